@@ -13,6 +13,12 @@ import (
 )
 
 // Store is everything vcsauth keeps.
+//
+// Conventions every method follows: the store sets no times itself (callers pass
+// CreatedAt, UpdatedAt and the "now" of a query, truncated to microseconds, which
+// is what it keeps); Update* methods run fn on the current row inside a transaction
+// that locks it, keep the id and CreatedAt (and the owner fields named below) as they
+// were, and return the row as stored; an error from fn aborts with nothing changed.
 type Store interface {
 	Identity
 	Upstream
@@ -41,6 +47,9 @@ type Identity interface {
 	UserByUsername(ctx context.Context, username string) (core.User, error)
 	ListUsers(ctx context.Context, p Page) ([]core.User, int, error)
 	UpdateUser(ctx context.Context, id string, fn func(core.User) (core.User, error)) (core.User, error)
+	// DeleteUser deletes the user with their memberships, tokens, grants, access
+	// keys, user-owned connections and flows in progress. Organization- and
+	// project-owned connections they created stay.
 	DeleteUser(ctx context.Context, id string) error
 
 	CreateOrg(ctx context.Context, o core.Organization) error
@@ -59,8 +68,11 @@ type Identity interface {
 
 	CreateProject(ctx context.Context, p core.Project) error
 	Project(ctx context.Context, id string) (core.Project, error)
+	// ListProjects lists one organization's projects ("" lists none).
 	ListProjects(ctx context.Context, orgID string, p Page) ([]core.Project, int, error)
 	UpdateProject(ctx context.Context, id string, fn func(core.Project) (core.Project, error)) (core.Project, error)
+	// DeleteProject deletes the project and its connections, and drops it from the
+	// project lists of OAuth clients.
 	DeleteProject(ctx context.Context, id string) error
 
 	// CreateToken stores t and sets t.ID.
@@ -72,7 +84,9 @@ type Identity interface {
 	LookupToken(ctx context.Context, hash []byte) (core.Token, core.User, error)
 	ListTokens(ctx context.Context, f TokenFilter, p Page) ([]core.Token, int, error)
 	UpdateToken(ctx context.Context, id int64, fn func(core.Token) (core.Token, error)) (core.Token, error)
-	// RevokeTokens sets RevokedAt on every live token that f matches; it returns how many.
+	// RevokeTokens sets RevokedAt (and UpdatedAt) on every live token that f matches
+	// and returns how many; revoked and expired tokens are left as they are. A filter
+	// that names no user, application, grant, family or fingerprint is refused.
 	RevokeTokens(ctx context.Context, f TokenFilter, at time.Time) (int, error)
 	DeleteToken(ctx context.Context, id int64) error
 	// DeleteDeadTokens removes tokens revoked or expired before the given time.
@@ -136,10 +150,12 @@ type Upstream interface {
 	ListConnections(ctx context.Context, f ConnectionFilter, p Page) ([]core.Connection, int, error)
 	// UpdateConnection runs fn on the current row in a transaction (locking the row
 	// where the database can) and saves the result with Version incremented.
+	// OAuthClientID and OwnerOrgID cannot change.
 	UpdateConnection(ctx context.Context, id string, fn func(core.Connection) (core.Connection, error)) (core.Connection, error)
 	DeleteConnection(ctx context.Context, id string) error
 	// ConnectionsExpiringBefore lists OAuth connections with a refresh token whose
-	// access token expires before t, soonest first, for the background refresher.
+	// access token expires before t and whose health is not needs_reauth or revoked,
+	// soonest first, at most limit (0: all), for the background refresher.
 	ConnectionsExpiringBefore(ctx context.Context, t time.Time, limit int) ([]core.Connection, error)
 
 	CreateFlowState(ctx context.Context, s core.FlowState) error
@@ -164,8 +180,10 @@ type OAuthClientFilter struct {
 
 // ConnectionFilter selects connections. Zero fields do not filter.
 type ConnectionFilter struct {
-	OAuthClientID  string
-	OwnerKind      core.OwnerKind
+	OAuthClientID string
+	OwnerKind     core.OwnerKind
+	// OwnerUserID matches the owner of user-owned connections and the creator of
+	// the others: to list a person's own links, set OwnerKind too.
 	OwnerUserID    string
 	OwnerOrgID     string
 	OwnerProjectID string

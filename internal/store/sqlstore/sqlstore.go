@@ -59,6 +59,9 @@ type Options struct {
 	// SkipSchemaCheck opens a database whatever its schema version (tests, and
 	// tools that inspect old databases).
 	SkipSchemaCheck bool
+	// MaxConns caps the connection pool; 0 means 16 for SQLite and 32 for
+	// PostgreSQL. Tests keep it small so parallel tests fit in max_connections.
+	MaxConns int
 }
 
 // Open connects to the database named by rawURL: "" (SQLite file vcsauth.db in
@@ -70,6 +73,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	s, err := open(ctx, rawURL, opts.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	if opts.MaxConns > 0 {
+		s.db.SetMaxOpenConns(opts.MaxConns)
+		s.db.SetMaxIdleConns(opts.MaxConns)
 	}
 	switch {
 	case opts.Migrate:
@@ -178,12 +185,17 @@ func redact(raw string) string {
 	return u.Redacted()
 }
 
-// scrub removes the URL's password from a driver error, which may quote the DSN.
+// scrub makes a driver error fit one line (pgx puts details on indented
+// continuation lines) and removes the URL's password, which it may quote.
 func scrub(err error, u *url.URL) error {
-	if p, ok := u.User.Password(); ok && p != "" && strings.Contains(err.Error(), p) {
-		return errors.New(strings.ReplaceAll(err.Error(), p, "xxxxx"))
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	if p, ok := u.User.Password(); ok && p != "" {
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
 	}
-	return err
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
 }
 
 // Dialect names the database: "sqlite" or "postgres".
@@ -198,12 +210,19 @@ func (s *Store) Close() error { return s.db.Close() }
 // Ping checks that the database answers and the schema is current.
 func (s *Store) Ping(ctx context.Context) error { return s.checkSchema(ctx) }
 
-// tx runs fn in a transaction, committing if it returns nil.
-func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// tx runs fn in a transaction, committing if it returns nil. A panic in fn rolls
+// back before it goes on up, so the write lock (SQLite) or row locks are released.
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err

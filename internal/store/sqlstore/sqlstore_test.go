@@ -14,17 +14,6 @@ import (
 	"github.com/vcsauth/vcsauth/internal/store/storetest"
 )
 
-// openSQLite opens a fresh SQLite store in the test's temporary directory.
-func openSQLite(t testing.TB) *sqlstore.Store {
-	t.Helper()
-	s, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "t.db"), sqlstore.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // postgresURL returns VCSAUTH_TEST_POSTGRES_URL or skips the test, saying why.
 func postgresURL(t testing.TB) string {
 	t.Helper()
@@ -35,25 +24,24 @@ func postgresURL(t testing.TB) string {
 	return u
 }
 
-// freshPostgres creates a schema of its own for one test, so runs never collide, and
-// returns a URL whose connections use it. The schema is dropped afterwards.
-func freshPostgres(t testing.TB, migrate bool) *sqlstore.Store {
+// freshURL returns the URL of a new, empty database of the dialect ("sqlite" or
+// "postgres"): a file in the test's directory, or a PostgreSQL schema of its own,
+// dropped afterwards, so runs never collide.
+func freshURL(t testing.TB, dialect string) string {
 	t.Helper()
+	if dialect == "sqlite" {
+		return "sqlite://" + filepath.Join(t.TempDir(), "t.db")
+	}
 	base := postgresURL(t)
 	var b [6]byte
 	rand.Read(b[:])
 	schema := "vt_" + hex.EncodeToString(b[:])
-	admin, err := sqlstore.Open(context.Background(), base, sqlstore.Options{Migrate: false, SkipSchemaCheck: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := openURL(t, base, sqlstore.Options{SkipSchemaCheck: true, MaxConns: 1})
 	if _, err := admin.DB().Exec(`CREATE SCHEMA ` + schema); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		a, err := sqlstore.Open(context.Background(), base, sqlstore.Options{SkipSchemaCheck: true})
-		if err == nil {
+		if a, err := sqlstore.Open(context.Background(), base, sqlstore.Options{SkipSchemaCheck: true, MaxConns: 1}); err == nil {
 			a.DB().Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
 			a.Close()
 		}
@@ -65,12 +53,32 @@ func freshPostgres(t testing.TB, migrate bool) *sqlstore.Store {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	s, err := sqlstore.Open(context.Background(), u.String(), sqlstore.Options{Migrate: migrate, SkipSchemaCheck: !migrate})
+	return u.String()
+}
+
+// openURL opens a store for the test's lifetime. Pools are small (6 unless set) so
+// parallel tests stay within PostgreSQL's max_connections.
+func openURL(t testing.TB, rawURL string, opts sqlstore.Options) *sqlstore.Store {
+	t.Helper()
+	if opts.MaxConns == 0 {
+		opts.MaxConns = 6
+	}
+	s, err := sqlstore.Open(context.Background(), rawURL, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// openSQLite opens a fresh, migrated SQLite store.
+func openSQLite(t testing.TB) *sqlstore.Store {
+	return openURL(t, freshURL(t, "sqlite"), sqlstore.Options{Migrate: true})
+}
+
+// freshPostgres opens a store on a fresh PostgreSQL schema, migrated or empty.
+func freshPostgres(t testing.TB, migrate bool) *sqlstore.Store {
+	return openURL(t, freshURL(t, "postgres"), sqlstore.Options{Migrate: migrate, SkipSchemaCheck: !migrate})
 }
 
 func TestConformanceSQLite(t *testing.T) {

@@ -1,65 +1,510 @@
 package sqlstore
 
-// PLACEHOLDER: replaced by the real implementation of the Upstream group.
-
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vcsauth/vcsauth/internal/core"
 	"github.com/vcsauth/vcsauth/internal/store"
 )
 
-func (s *Store) CreateOAuthClient(ctx context.Context, c core.OAuthClient) error { return errTODO }
+// The Upstream group: OAuth clients, connections and upstream flow states
+// (migration 0002). Helpers private to this file carry the prefix "up" so they cannot
+// collide with the other groups' files of the package.
 
+// ---- OAuth clients ----
+
+const upClientCols = `c.id, c.slug, c.org_id, c.name, c.kind, c.http_url, c.api_url, c.key, c.secret,
+	c.rsa_public_key, c.private_key, c.scopes, c.organization_scoped, c.device_flow_disabled,
+	c.agent_pool_id, c.created_at, c.updated_at`
+
+func upScanClient(row interface{ Scan(...any) error }) (core.OAuthClient, error) {
+	var c core.OAuthClient
+	err := row.Scan(&c.ID, &c.Slug, &c.OrgID, &c.Name, &c.Kind, &c.HTTPURL, &c.APIURL, &c.Key, &c.Secret,
+		&c.RSAPublicKey, &c.PrivateKey, scanList(&c.Scopes), &c.OrganizationScoped, &c.DeviceFlowDisabled,
+		&c.AgentPoolID, scanTime(&c.CreatedAt), scanTime(&c.UpdatedAt))
+	c.ProjectIDs = []string{}
+	return c, err
+}
+
+// upProjectSet returns ids sorted and without duplicates: how ProjectIDs are kept.
+func upProjectSet(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// CreateOAuthClient stores c and its project list in one transaction. A taken id or
+// slug is ErrConflict; a missing organization or project is ErrNotFound.
+func (s *Store) CreateOAuthClient(ctx context.Context, c core.OAuthClient) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_clients (id, slug, org_id, name, kind, http_url,
+			api_url, key, secret, rsa_public_key, private_key, scopes, organization_scoped,
+			device_flow_disabled, agent_pool_id, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			c.ID, c.Slug, c.OrgID, c.Name, string(c.Kind), c.HTTPURL, c.APIURL, c.Key, string(c.Secret),
+			c.RSAPublicKey, string(c.PrivateKey), list(c.Scopes), c.OrganizationScoped,
+			c.DeviceFlowDisabled, c.AgentPoolID, ts(c.CreatedAt), ts(c.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("create oauth client %s: %w", c.ID, s.mapErr(err))
+		}
+		return s.upPutClientProjects(ctx, tx, c.ID, c.ProjectIDs)
+	})
+}
+
+// upPutClientProjects makes the client's project rows exactly ids.
+func (s *Store) upPutClientProjects(ctx context.Context, tx *sql.Tx, clientID string, ids []string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_client_projects WHERE oauth_client_id = $1`, clientID); err != nil {
+		return fmt.Errorf("oauth client %s: projects: %w", clientID, s.mapErr(err))
+	}
+	for _, p := range upProjectSet(ids) {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_client_projects (oauth_client_id, project_id) VALUES ($1, $2)`,
+			clientID, p); err != nil {
+			return fmt.Errorf("oauth client %s: project %s: %w", clientID, p, s.mapErr(err))
+		}
+	}
+	return nil
+}
+
+// upClientProjects fills ProjectIDs of every client in cs with one query.
+func upClientProjects(ctx context.Context, q querier, cs []core.OAuthClient) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	idx := make(map[string]int, len(cs))
+	marks := make([]string, len(cs))
+	args := make([]any, len(cs))
+	for i, c := range cs {
+		idx[c.ID] = i
+		marks[i] = fmt.Sprintf("$%d", i+1)
+		args[i] = c.ID
+	}
+	rows, err := q.QueryContext(ctx, `SELECT oauth_client_id, project_id FROM oauth_client_projects
+		WHERE oauth_client_id IN (`+strings.Join(marks, ", ")+`)`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cid, pid string
+		if err := rows.Scan(&cid, &pid); err != nil {
+			return err
+		}
+		if i, ok := idx[cid]; ok {
+			cs[i].ProjectIDs = append(cs[i].ProjectIDs, pid)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// Sorted in Go: PostgreSQL's ORDER BY follows the database's collation, which need
+	// not be byte order.
+	for i := range cs {
+		slices.Sort(cs[i].ProjectIDs)
+	}
+	return nil
+}
+
+// upGetClient reads one client with its projects; suffix is appended to the SELECT
+// (a row lock).
+func (s *Store) upGetClient(ctx context.Context, q querier, col, val, suffix string) (core.OAuthClient, error) {
+	c, err := upScanClient(q.QueryRowContext(ctx,
+		`SELECT `+upClientCols+` FROM oauth_clients c WHERE c.`+col+` = $1`+suffix, val))
+	if err != nil {
+		return core.OAuthClient{}, fmt.Errorf("oauth client %s: %w", val, s.mapErr(err))
+	}
+	cs := []core.OAuthClient{c}
+	if err := upClientProjects(ctx, q, cs); err != nil {
+		return core.OAuthClient{}, fmt.Errorf("oauth client %s: projects: %w", val, err)
+	}
+	return cs[0], nil
+}
+
+// OAuthClient returns the client with its ProjectIDs, sorted.
 func (s *Store) OAuthClient(ctx context.Context, id string) (core.OAuthClient, error) {
-	return core.OAuthClient{}, errTODO
+	return s.upGetClient(ctx, s.db, "id", id, "")
 }
 
+// OAuthClientBySlug returns the client whose slug is slug. The empty slug names no
+// client.
 func (s *Store) OAuthClientBySlug(ctx context.Context, slug string) (core.OAuthClient, error) {
-	return core.OAuthClient{}, errTODO
+	if slug == "" {
+		return core.OAuthClient{}, fmt.Errorf("oauth client with empty slug: %w", core.ErrNotFound)
+	}
+	return s.upGetClient(ctx, s.db, "slug", slug, "")
 }
 
+// upCond adds a condition to w whose every "?" stands for the same argument.
+func upCond(w *where, cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(w.args))))
+}
+
+// ListOAuthClients returns the clients f selects, oldest first, and how many there are
+// in all.
 func (s *Store) ListOAuthClients(ctx context.Context, f store.OAuthClientFilter, p store.Page) ([]core.OAuthClient, int, error) {
-	return nil, 0, errTODO
+	var w where
+	if f.OrgID != "" {
+		w.add("c.org_id = ?", f.OrgID)
+	}
+	if f.AvailableToProject != "" {
+		upCond(&w, `((c.organization_scoped AND c.org_id IN (SELECT pr.org_id FROM projects pr WHERE pr.id = ?))
+			OR EXISTS (SELECT 1 FROM oauth_client_projects ocp
+				WHERE ocp.oauth_client_id = c.id AND ocp.project_id = ?))`, f.AvailableToProject)
+	}
+	if f.AvailableToUser != "" {
+		upCond(&w, `((c.organization_scoped AND c.org_id IN (SELECT m.org_id FROM memberships m WHERE m.user_id = ?))
+			OR EXISTS (SELECT 1 FROM oauth_client_projects ocp
+				JOIN projects pr ON pr.id = ocp.project_id
+				JOIN memberships m ON m.org_id = pr.org_id
+				WHERE ocp.oauth_client_id = c.id AND m.user_id = ?))`, f.AvailableToUser)
+	}
+	if f.Kind != "" {
+		w.add("c.kind = ?", string(f.Kind))
+	}
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM oauth_clients c`+w.String(), w.args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("list oauth clients: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+upClientCols+` FROM oauth_clients c`+w.String()+
+		` ORDER BY c.created_at, c.id`+pageClause(p), w.args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list oauth clients: %w", err)
+	}
+	defer rows.Close()
+	out := []core.OAuthClient{}
+	for rows.Next() {
+		c, err := upScanClient(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list oauth clients: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("list oauth clients: %w", err)
+	}
+	rows.Close()
+	if err := upClientProjects(ctx, s.db, out); err != nil {
+		return nil, 0, fmt.Errorf("list oauth clients: projects: %w", err)
+	}
+	return out, total, nil
 }
 
+// UpdateOAuthClient runs fn on the locked row and saves what it returns, project list
+// included. ID, OrgID and CreatedAt do not change: moving a client to another
+// organization would strand its connections there. An error from fn is returned as
+// is and nothing changes.
 func (s *Store) UpdateOAuthClient(ctx context.Context, id string, fn func(core.OAuthClient) (core.OAuthClient, error)) (core.OAuthClient, error) {
-	return core.OAuthClient{}, errTODO
+	var out core.OAuthClient
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := s.upGetClient(ctx, tx, "id", id, s.d.forUpdate)
+		if err != nil {
+			return err
+		}
+		c, err := fn(old)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE oauth_clients SET slug = $2, name = $3, kind = $4, http_url = $5,
+			api_url = $6, key = $7, secret = $8, rsa_public_key = $9, private_key = $10, scopes = $11,
+			organization_scoped = $12, device_flow_disabled = $13, agent_pool_id = $14, updated_at = $15
+			WHERE id = $1`,
+			id, c.Slug, c.Name, string(c.Kind), c.HTTPURL, c.APIURL, c.Key, string(c.Secret), c.RSAPublicKey,
+			string(c.PrivateKey), list(c.Scopes), c.OrganizationScoped, c.DeviceFlowDisabled, c.AgentPoolID,
+			ts(c.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("update oauth client %s: %w", id, s.mapErr(err))
+		}
+		if err := s.upPutClientProjects(ctx, tx, id, c.ProjectIDs); err != nil {
+			return err
+		}
+		out, err = s.upGetClient(ctx, tx, "id", id, "")
+		return err
+	})
+	if err != nil {
+		return core.OAuthClient{}, err
+	}
+	return out, nil
 }
 
-func (s *Store) DeleteOAuthClient(ctx context.Context, id string) error { return errTODO }
+// DeleteOAuthClient deletes the client; its project rows, connections and flow states
+// go with it (foreign keys ON DELETE CASCADE).
+func (s *Store) DeleteOAuthClient(ctx context.Context, id string) error {
+	err := affected(s.db.ExecContext(ctx, `DELETE FROM oauth_clients WHERE id = $1`, id))
+	if err != nil {
+		return fmt.Errorf("delete oauth client %s: %w", id, s.mapErr(err))
+	}
+	return nil
+}
 
-func (s *Store) CreateConnection(ctx context.Context, c core.Connection) error { return errTODO }
+// ---- Connections ----
 
+const upConnCols = `id, oauth_client_id, owner_kind, owner_user_id, owner_org_id, COALESCE(owner_project_id, ''),
+	name, credential_kind, username, access_token, refresh_token, token_type, scopes, expires_at, ssh_key,
+	upstream_id, upstream_login, upstream_name, avatar_url, profile_url, health, health_reason,
+	last_refresh_at, last_success_at, refresh_lease_until, refresh_lease_owner, version, created_at, updated_at`
+
+func upScanConn(row interface{ Scan(...any) error }) (core.Connection, error) {
+	var c core.Connection
+	err := row.Scan(&c.ID, &c.OAuthClientID, &c.OwnerKind, &c.OwnerUserID, &c.OwnerOrgID, &c.OwnerProjectID,
+		&c.Name, &c.CredentialKind, &c.Username, &c.AccessToken, &c.RefreshToken, &c.TokenType,
+		scanList(&c.Scopes), scanTime(&c.ExpiresAt), &c.SSHKey,
+		&c.UpstreamID, &c.UpstreamLogin, &c.UpstreamName, &c.AvatarURL, &c.ProfileURL, &c.Health, &c.HealthReason,
+		scanTime(&c.LastRefreshAt), scanTime(&c.LastSuccessAt), scanTime(&c.RefreshLeaseUntil), &c.RefreshLeaseOwner,
+		&c.Version, scanTime(&c.CreatedAt), scanTime(&c.UpdatedAt))
+	return c, err
+}
+
+// upNullable stores the empty string as NULL, for optional foreign keys.
+func upNullable(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
+}
+
+// upOwningUser is the owning_user_id column: the owner of a user-owned connection,
+// whose deletion deletes the connection, and NULL for the others, whose owner_user_id
+// only records who created them.
+func upOwningUser(c core.Connection) any {
+	if c.OwnerKind == core.OwnerUser {
+		return c.OwnerUserID
+	}
+	return nil
+}
+
+// CreateConnection stores c as given, Version included. A project connection whose
+// name is taken in the project is ErrConflict; a missing client, organization,
+// project or (for a user-owned connection) user is ErrNotFound.
+func (s *Store) CreateConnection(ctx context.Context, c core.Connection) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO connections (id, oauth_client_id, owner_kind, owner_user_id,
+		owning_user_id, owner_org_id, owner_project_id, name, credential_kind, username, access_token,
+		refresh_token, token_type, scopes, expires_at, ssh_key, upstream_id, upstream_login, upstream_name,
+		avatar_url, profile_url, health, health_reason, last_refresh_at, last_success_at,
+		refresh_lease_until, refresh_lease_owner, version, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+		$21, $22, $23, $24, $25, $26, $27, $28, $29, $30)`,
+		c.ID, c.OAuthClientID, string(c.OwnerKind), c.OwnerUserID, upOwningUser(c), c.OwnerOrgID,
+		upNullable(c.OwnerProjectID), c.Name, string(c.CredentialKind), c.Username, string(c.AccessToken),
+		string(c.RefreshToken), c.TokenType, list(c.Scopes), ts(c.ExpiresAt), string(c.SSHKey), c.UpstreamID,
+		c.UpstreamLogin, c.UpstreamName, c.AvatarURL, c.ProfileURL, string(c.Health), c.HealthReason,
+		ts(c.LastRefreshAt), ts(c.LastSuccessAt), ts(c.RefreshLeaseUntil), c.RefreshLeaseOwner, c.Version,
+		ts(c.CreatedAt), ts(c.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("create connection %s: %w", c.ID, s.mapErr(err))
+	}
+	return nil
+}
+
+func (s *Store) upGetConn(ctx context.Context, q querier, id, suffix string) (core.Connection, error) {
+	c, err := upScanConn(q.QueryRowContext(ctx, `SELECT `+upConnCols+` FROM connections WHERE id = $1`+suffix, id))
+	if err != nil {
+		return core.Connection{}, fmt.Errorf("connection %s: %w", id, s.mapErr(err))
+	}
+	return c, nil
+}
+
+// Connection returns one connection.
 func (s *Store) Connection(ctx context.Context, id string) (core.Connection, error) {
-	return core.Connection{}, errTODO
+	return s.upGetConn(ctx, s.db, id, "")
 }
 
+// ListConnections returns the connections f selects, oldest first, and how many there
+// are in all.
 func (s *Store) ListConnections(ctx context.Context, f store.ConnectionFilter, p store.Page) ([]core.Connection, int, error) {
-	return nil, 0, errTODO
+	var w where
+	for _, c := range []struct{ col, val string }{
+		{"oauth_client_id", f.OAuthClientID},
+		{"owner_kind", string(f.OwnerKind)},
+		{"owner_user_id", f.OwnerUserID},
+		{"owner_org_id", f.OwnerOrgID},
+		{"owner_project_id", f.OwnerProjectID},
+		{"name", f.Name},
+	} {
+		if c.val != "" {
+			w.add(c.col+" = ?", c.val)
+		}
+	}
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM connections`+w.String(), w.args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("list connections: %w", err)
+	}
+	out, err := s.upQueryConns(ctx, `SELECT `+upConnCols+` FROM connections`+w.String()+
+		` ORDER BY created_at, id`+pageClause(p), w.args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list connections: %w", err)
+	}
+	return out, total, nil
 }
 
+func (s *Store) upQueryConns(ctx context.Context, query string, args ...any) ([]core.Connection, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []core.Connection{}
+	for rows.Next() {
+		c, err := upScanConn(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// UpdateConnection runs fn on the locked row and saves what it returns with Version
+// set to the old version plus one; the result is what the database now holds. ID,
+// OAuthClientID, OwnerOrgID and CreatedAt do not change, nor does Version take fn's
+// value. An error from fn is returned as is and nothing changes, so fn can refuse a
+// stale version with core.ErrStale (compare-and-swap).
 func (s *Store) UpdateConnection(ctx context.Context, id string, fn func(core.Connection) (core.Connection, error)) (core.Connection, error) {
-	return core.Connection{}, errTODO
+	var out core.Connection
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := s.upGetConn(ctx, tx, id, s.d.forUpdate)
+		if err != nil {
+			return err
+		}
+		c, err := fn(old)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE connections SET owner_kind = $2, owner_user_id = $3,
+			owning_user_id = $4, owner_project_id = $5, name = $6, credential_kind = $7, username = $8,
+			access_token = $9, refresh_token = $10, token_type = $11, scopes = $12, expires_at = $13,
+			ssh_key = $14, upstream_id = $15, upstream_login = $16, upstream_name = $17, avatar_url = $18,
+			profile_url = $19, health = $20, health_reason = $21, last_refresh_at = $22,
+			last_success_at = $23, refresh_lease_until = $24, refresh_lease_owner = $25, version = $26,
+			updated_at = $27
+			WHERE id = $1`,
+			id, string(c.OwnerKind), c.OwnerUserID, upOwningUser(c), upNullable(c.OwnerProjectID), c.Name,
+			string(c.CredentialKind), c.Username, string(c.AccessToken), string(c.RefreshToken), c.TokenType,
+			list(c.Scopes), ts(c.ExpiresAt), string(c.SSHKey), c.UpstreamID, c.UpstreamLogin, c.UpstreamName,
+			c.AvatarURL, c.ProfileURL, string(c.Health), c.HealthReason, ts(c.LastRefreshAt),
+			ts(c.LastSuccessAt), ts(c.RefreshLeaseUntil), c.RefreshLeaseOwner, old.Version+1, ts(c.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("update connection %s: %w", id, s.mapErr(err))
+		}
+		out, err = s.upGetConn(ctx, tx, id, "")
+		return err
+	})
+	if err != nil {
+		return core.Connection{}, err
+	}
+	return out, nil
 }
 
-func (s *Store) DeleteConnection(ctx context.Context, id string) error { return errTODO }
+// DeleteConnection deletes one connection.
+func (s *Store) DeleteConnection(ctx context.Context, id string) error {
+	err := affected(s.db.ExecContext(ctx, `DELETE FROM connections WHERE id = $1`, id))
+	if err != nil {
+		return fmt.Errorf("delete connection %s: %w", id, s.mapErr(err))
+	}
+	return nil
+}
 
+// ConnectionsExpiringBefore lists OAuth connections that have a refresh token and an
+// access token expiring before t, soonest first, skipping those whose grant the
+// provider refused or revoked (refreshing them cannot succeed). limit <= 0 means no
+// limit. The first three conditions are the predicate of the partial index
+// connections_expiring, written the same way so that both databases use it.
 func (s *Store) ConnectionsExpiringBefore(ctx context.Context, t time.Time, limit int) ([]core.Connection, error) {
-	return nil, errTODO
+	q := `SELECT ` + upConnCols + ` FROM connections
+		WHERE credential_kind = 'oauth' AND refresh_token <> '' AND expires_at IS NOT NULL
+		AND expires_at < $1 AND health NOT IN ($2, $3)
+		ORDER BY expires_at, id`
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	out, err := s.upQueryConns(ctx, q, t.UnixMicro(), string(core.HealthNeedsReauth), string(core.HealthRevoked))
+	if err != nil {
+		return nil, fmt.Errorf("connections expiring before %s: %w", t.Format(time.RFC3339), err)
+	}
+	return out, nil
 }
 
-func (s *Store) CreateFlowState(ctx context.Context, st core.FlowState) error { return errTODO }
+// ---- Flow states ----
 
+const upFlowCols = `id, state_hash, oauth_client_id, COALESCE(user_id, ''), owner_kind, COALESCE(owner_project_id, ''),
+	name, origin, repo_type, pkce_verifier, device_code, return_to, expires_at, used_at, created_at`
+
+func upScanFlow(row interface{ Scan(...any) error }) (core.FlowState, error) {
+	var f core.FlowState
+	err := row.Scan(&f.ID, &f.StateHash, &f.OAuthClientID, &f.UserID, &f.OwnerKind, &f.OwnerProjectID,
+		&f.Name, &f.Origin, &f.RepoType, &f.PKCEVerifier, &f.DeviceCode, &f.ReturnTo,
+		scanTime(&f.ExpiresAt), scanTime(&f.UsedAt), scanTime(&f.CreatedAt))
+	return f, err
+}
+
+// CreateFlowState stores st. A device flow has no StateHash (stored as NULL, so any
+// number of them coexist); a taken id or state hash is ErrConflict; a missing client,
+// user or project is ErrNotFound. Every flow state expires: ExpiresAt is required.
+func (s *Store) CreateFlowState(ctx context.Context, st core.FlowState) error {
+	if st.ExpiresAt.IsZero() {
+		return fmt.Errorf("create flow state %s: ExpiresAt is required", st.ID)
+	}
+	var hash any
+	if len(st.StateHash) > 0 {
+		hash = st.StateHash
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO flow_states (id, state_hash, oauth_client_id, user_id, owner_kind,
+		owner_project_id, name, origin, repo_type, pkce_verifier, device_code, return_to, expires_at, used_at,
+		created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		st.ID, hash, st.OAuthClientID, upNullable(st.UserID), string(st.OwnerKind), upNullable(st.OwnerProjectID),
+		st.Name, st.Origin, st.RepoType, string(st.PKCEVerifier), string(st.DeviceCode), st.ReturnTo,
+		ts(st.ExpiresAt), ts(st.UsedAt), ts(st.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("create flow state %s: %w", st.ID, s.mapErr(err))
+	}
+	return nil
+}
+
+// FlowState returns one flow state by id, used or expired alike.
 func (s *Store) FlowState(ctx context.Context, id string) (core.FlowState, error) {
-	return core.FlowState{}, errTODO
+	f, err := upScanFlow(s.db.QueryRowContext(ctx, `SELECT `+upFlowCols+` FROM flow_states WHERE id = $1`, id))
+	if err != nil {
+		return core.FlowState{}, fmt.Errorf("flow state %s: %w", id, s.mapErr(err))
+	}
+	return f, nil
 }
 
+// ConsumeFlowState marks the state used and returns it, in one statement: of
+// concurrent callers exactly one matches the row while used_at is still NULL
+// (PostgreSQL re-checks the condition after waiting for the winner's row lock; SQLite
+// runs writers one at a time), and the others find nothing.
 func (s *Store) ConsumeFlowState(ctx context.Context, stateHash []byte, now time.Time) (core.FlowState, error) {
-	return core.FlowState{}, errTODO
+	if len(stateHash) == 0 {
+		return core.FlowState{}, fmt.Errorf("flow state with empty hash: %w", core.ErrNotFound)
+	}
+	f, err := upScanFlow(s.db.QueryRowContext(ctx, `UPDATE flow_states SET used_at = $1
+		WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1
+		RETURNING `+upFlowCols, now.UnixMicro(), stateHash))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return core.FlowState{}, fmt.Errorf("flow state unknown, used or expired: %w", core.ErrNotFound)
+		}
+		return core.FlowState{}, fmt.Errorf("consume flow state: %w", s.mapErr(err))
+	}
+	return f, nil
 }
 
+// DeleteExpiredFlowStates removes flow states that expired before the given time,
+// used or not, and returns how many.
 func (s *Store) DeleteExpiredFlowStates(ctx context.Context, before time.Time) (int, error) {
-	return 0, errTODO
+	res, err := s.db.ExecContext(ctx, `DELETE FROM flow_states WHERE expires_at < $1`, before.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("delete expired flow states: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("delete expired flow states: %w", err)
+	}
+	return int(n), nil
 }
