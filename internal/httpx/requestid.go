@@ -1,0 +1,61 @@
+package httpx
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+)
+
+// RequestIDHeader carries the request id in both directions.
+const RequestIDHeader = "X-Request-Id"
+
+const maxRequestIDLen = 64
+
+type requestIDKey struct{}
+
+// AssignRequestID gives every request an id: the client's X-Request-Id when it is sane
+// (at most 64 characters of [A-Za-z0-9._-]), otherwise a new one from gen (NewRequestID
+// when gen is nil). The id is set on the response and put in the context (RequestID).
+// A client's id is accepted so a caller can follow one call through its logs and ours;
+// anything else is replaced, so a log line never carries what a client smuggled in.
+func AssignRequestID(gen func() string) Middleware {
+	if gen == nil {
+		gen = NewRequestID
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get(RequestIDHeader)
+			if !ValidRequestID(id) {
+				id = gen()
+			}
+			w.Header().Set(RequestIDHeader, id)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		})
+	}
+}
+
+// RequestID returns the request id AssignRequestID put in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// NewRequestID returns 128 random bits as 26 base32 characters.
+func NewRequestID() string { return rand.Text() }
+
+// ValidRequestID reports whether id is an acceptable request id: 1 to 64 characters of
+// [A-Za-z0-9._-].
+func ValidRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
