@@ -14,6 +14,9 @@ type User struct {
 	Email        string
 	PasswordHash string // argon2id, PHC string form
 	TOTPSecret   Sealed // empty when the user has no second factor
+	// TOTPLastStep is the last TOTP time step accepted; a code of that step or an
+	// earlier one is a replay and is refused.
+	TOTPLastStep int64
 	SiteAdmin    bool
 	// PasswordChangedAt invalidates web sessions created before it.
 	PasswordChangedAt time.Time

@@ -79,17 +79,22 @@ func identQuery(ctx context.Context, q querier, scan func(identRow) error, query
 
 // ---- users -------------------------------------------------------------------------
 
-const identUserCols = `id, username, email, password_hash, totp_secret, site_admin, password_changed_at, created_at, updated_at`
+const identUserCols = `id, username, email, password_hash, totp_secret, totp_last_step, site_admin, password_changed_at, created_at, updated_at`
 
 func identScanUser(r identRow, u *core.User) error {
-	return r.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.TOTPSecret, &u.SiteAdmin,
-		scanTime(&u.PasswordChangedAt), scanTime(&u.CreatedAt), scanTime(&u.UpdatedAt))
+	return r.Scan(identUserDest(u)...)
+}
+
+// identUserDest returns the scan destinations of identUserCols for u.
+func identUserDest(u *core.User) []any {
+	return []any{&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.TOTPSecret, &u.TOTPLastStep, &u.SiteAdmin,
+		scanTime(&u.PasswordChangedAt), scanTime(&u.CreatedAt), scanTime(&u.UpdatedAt)}
 }
 
 func (s *Store) CreateUser(ctx context.Context, u core.User) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+identUserCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		u.ID, u.Username, u.Email, u.PasswordHash, string(u.TOTPSecret), u.SiteAdmin,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		u.ID, u.Username, u.Email, u.PasswordHash, string(u.TOTPSecret), u.TOTPLastStep, u.SiteAdmin,
 		ts(u.PasswordChangedAt), ts(u.CreatedAt), ts(u.UpdatedAt))
 	return s.identErr("create user", err)
 }
@@ -139,10 +144,10 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(core.User) (c
 			return err
 		}
 		err = identScanUser(tx.QueryRowContext(ctx, `UPDATE users SET username = $2, email = $3, password_hash = $4,
-			totp_secret = $5, site_admin = $6, password_changed_at = $7, updated_at = $8
+			totp_secret = $5, site_admin = $6, password_changed_at = $7, updated_at = $8, totp_last_step = $9
 			WHERE id = $1 RETURNING `+identUserCols,
 			old.ID, u.Username, u.Email, u.PasswordHash, string(u.TOTPSecret), u.SiteAdmin,
-			ts(u.PasswordChangedAt), ts(u.UpdatedAt)), &out)
+			ts(u.PasswordChangedAt), ts(u.UpdatedAt), u.TOTPLastStep), &out)
 		return s.identErr("update user "+id, err)
 	})
 	if err != nil {
@@ -362,7 +367,7 @@ const identTokenCols = `id, kind, hash, last_eight, user_id, application_id, gra
 const identTokenColsT = `t.id, t.kind, t.hash, t.last_eight, t.user_id, t.application_id, t.grant_id, t.scopes,
 	t.note, t.note_url, t.fingerprint, t.family_id, t.expires_at, t.revoked_at, t.last_used_at, t.created_at, t.updated_at`
 
-const identUserColsU = `u.id, u.username, u.email, u.password_hash, u.totp_secret, u.site_admin,
+const identUserColsU = `u.id, u.username, u.email, u.password_hash, u.totp_secret, u.totp_last_step, u.site_admin,
 	u.password_changed_at, u.created_at, u.updated_at`
 
 // identTokenDest returns the scan destinations of identTokenCols for t.
@@ -397,8 +402,7 @@ func (s *Store) Token(ctx context.Context, id int64) (core.Token, error) {
 func (s *Store) LookupToken(ctx context.Context, hash []byte) (core.Token, core.User, error) {
 	var t core.Token
 	var u core.User
-	dest := append(identTokenDest(&t), &u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.TOTPSecret, &u.SiteAdmin,
-		scanTime(&u.PasswordChangedAt), scanTime(&u.CreatedAt), scanTime(&u.UpdatedAt))
+	dest := append(identTokenDest(&t), identUserDest(&u)...)
 	err := s.db.QueryRowContext(ctx, `SELECT `+identTokenColsT+`, `+identUserColsU+`
 		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1`, hash).Scan(dest...)
 	if err != nil {

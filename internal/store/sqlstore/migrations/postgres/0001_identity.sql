@@ -7,6 +7,7 @@ CREATE TABLE users (
     email               TEXT NOT NULL DEFAULT '',
     password_hash       TEXT NOT NULL DEFAULT '',
     totp_secret         TEXT NOT NULL DEFAULT '',
+    totp_last_step      BIGINT NOT NULL DEFAULT 0, -- last TOTP time step accepted; older ones are replays
     site_admin          BOOLEAN NOT NULL DEFAULT FALSE,
     password_changed_at BIGINT,
     created_at          BIGINT NOT NULL,

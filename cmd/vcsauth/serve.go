@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vcsauth/vcsauth/internal/config"
+	"github.com/vcsauth/vcsauth/internal/core"
+	"github.com/vcsauth/vcsauth/internal/httpx"
+	"github.com/vcsauth/vcsauth/internal/identity"
+	"github.com/vcsauth/vcsauth/internal/server"
+)
+
+var _ httpx.Authenticator = (*identity.Service)(nil)
+
+func cmdServe(ctx context.Context, args []string, e env) error {
+	var c config.Serve
+	fs := flag.NewFlagSet("vcsauth serve", flag.ContinueOnError)
+	c.Register(fs)
+	if err := config.Parse(fs, args, e.getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			config.Usage(e.stdout, fs, "vcsauth serve [flags]")
+			return err
+		}
+		return usageError{err}
+	}
+	if err := c.Validate(); err != nil {
+		return usageError{err}
+	}
+	log := newLogger(e.stderr)
+	d, err := openDeps(ctx, c.Store, e, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	// Listen before anything else is built: with port 0 the external URL depends on
+	// the port we got.
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	external := c.ExternalURL
+	if external == "" {
+		external = "http://" + ln.Addr().String()
+	}
+	external, err = config.ParseExternalURL(external)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	if c.Dev {
+		if err := seedDev(ctx, d, e); err != nil {
+			ln.Close()
+			return fmt.Errorf("dev: %w", err)
+		}
+	}
+
+	h, err := buildHandler(d, log, external)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	err = server.Run(ctx, server.Options{
+		Listener: ln,
+		Handler:  h,
+		Logger:   log,
+		OnListen: func(url string) { fmt.Fprintf(e.stderr, "listening on %s\n", url) },
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The drain ran out of time and cut the last connections: that is still an
+		// orderly stop, asked for by SIGTERM.
+		log.Warn("drain timed out; remaining connections were closed")
+		return nil
+	}
+	return err
+}
+
+// buildHandler wires every part into one handler. Parts are built with plain
+// constructors here, so every dependency is visible in one place.
+func buildHandler(d *deps, log *slog.Logger, external string) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := httpx.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	(&server.Health{Ready: d.store.Ping, Logger: log}).Register(mux)
+	mux.Handle("GET /metrics", httpx.MetricsHandler(reg))
+	_ = external
+	// Credentials are resolved per API subtree (see apiAuth), not here: Basic auth
+	// on /oauth/token is an application's client authentication, not a person's
+	// password, and must not reach the password check or its throttle.
+	return server.Handler(mux, server.HandlerOptions{Logger: log, Metrics: metrics}), nil
+}
+
+// apiAuth resolves the credentials of API requests: tokens in any dialect's header,
+// and Basic username + password (+ OTP).
+func apiAuth(d *deps) httpx.Middleware { return httpx.Authenticate(d.identity) }
+
+// seedDev makes the --dev demo: a site admin "admin" whose password and token are
+// printed once, and a demo organization and project. On later starts it finds them
+// and says so.
+func seedDev(ctx context.Context, d *deps, e env) error {
+	if _, err := d.identity.UserByUsername(ctx, "admin"); err == nil {
+		fmt.Fprintln(e.stderr, "dev: site admin \"admin\" exists already; its password and token were printed when it was created")
+		return nil
+	} else if !errors.Is(err, core.ErrNotFound) {
+		return err
+	}
+	password, err := randomPassword()
+	if err != nil {
+		return err
+	}
+	sys := identity.System()
+	u, err := d.identity.CreateUser(ctx, sys, identity.NewUser{Username: "admin", Password: password, SiteAdmin: true})
+	if err != nil {
+		return err
+	}
+	token, _, err := d.identity.CreatePersonalToken(ctx, sys, u.ID, identity.NewToken{Note: "dev", Scopes: []string{core.ScopeAPI}})
+	if err != nil {
+		return err
+	}
+	if _, err := d.identity.CreateOrg(ctx, sys, "demo", "admin"); err != nil {
+		return err
+	}
+	admin := core.Principal{User: u, Method: core.AuthPassword, Scopes: []string{core.ScopeAPI}}
+	if _, err := d.identity.CreateProject(ctx, admin, "demo", "demo", "a project to try things with"); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "dev: created site admin \"admin\" (shown once)\n  password: %s\n  token:    %s\ndev: created organization \"demo\" with project \"demo\"\n", password, token)
+	return nil
+}
