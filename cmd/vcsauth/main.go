@@ -46,6 +46,7 @@ commands:
   admin token create        create a personal access token (prints only the token)
   admin access-key create   create an access-key / secret-key pair (ServiceStage signing)
   admin rotate-keys         re-encrypt every stored secret under the first key
+  login --server URL        get a token for this machine by the device flow, for git-credential
   migrate                   bring the database schema up to date
   version                   print the version
 
@@ -92,6 +93,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return cmdAdmin(ctx, args[1:], e)
 	case "migrate":
 		return cmdMigrate(ctx, args[1:], e)
+	case "login":
+		return cmdLogin(ctx, args[1:], e)
 	case "version":
 		fmt.Fprintln(e.stdout, versionString())
 		return nil

@@ -8,15 +8,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vcsauth/vcsauth/internal/authserver"
+	"github.com/vcsauth/vcsauth/internal/authserver/oauthhttp"
 	"github.com/vcsauth/vcsauth/internal/config"
 	"github.com/vcsauth/vcsauth/internal/core"
 	"github.com/vcsauth/vcsauth/internal/httpx"
 	"github.com/vcsauth/vcsauth/internal/identity"
 	"github.com/vcsauth/vcsauth/internal/server"
+	"github.com/vcsauth/vcsauth/internal/web"
 )
 
 var _ httpx.Authenticator = (*identity.Service)(nil)
@@ -65,11 +69,12 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		}
 	}
 
-	h, err := buildHandler(d, log, external)
+	h, parts, err := buildHandler(ctx, d, log, external)
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	go sweep(ctx, d, parts, log)
 	err = server.Run(ctx, server.Options{
 		Listener: ln,
 		Handler:  h,
@@ -85,28 +90,80 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	return err
 }
 
+// parts are what buildHandler made that the rest of serve needs.
+type parts struct {
+	auth *authserver.Engine
+}
+
 // buildHandler wires every part into one handler. Parts are built with plain
 // constructors here, so every dependency is visible in one place.
-func buildHandler(d *deps, log *slog.Logger, external string) (http.Handler, error) {
+func buildHandler(ctx context.Context, d *deps, log *slog.Logger, external string) (http.Handler, parts, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := httpx.NewMetrics(reg)
 	if err != nil {
-		return nil, err
+		return nil, parts{}, err
 	}
+	auth, err := authserver.New(authserver.Options{Store: d.store, Identity: d.identity, Issuer: external, Log: log})
+	if err != nil {
+		return nil, parts{}, err
+	}
+	if _, err := auth.EnsureBuiltIn(ctx); err != nil {
+		return nil, parts{}, fmt.Errorf("built-in CLI application: %w", err)
+	}
+	site, err := web.New(web.Options{Identity: d.identity, ExternalURL: external, Log: log})
+	if err != nil {
+		return nil, parts{}, err
+	}
+	oauth, err := oauthhttp.New(oauthhttp.Options{Engine: auth, Site: site, Log: log})
+	if err != nil {
+		return nil, parts{}, err
+	}
+
 	mux := http.NewServeMux()
 	(&server.Health{Ready: d.store.Ping, Logger: log}).Register(mux)
 	mux.Handle("GET /metrics", httpx.MetricsHandler(reg))
-	_ = external
-	// Credentials are resolved per API subtree (see apiAuth), not here: Basic auth
+	site.Register(mux)
+	oauth.Register(mux)
+	// API credentials (tokens in any dialect's header, Basic username + password)
+	// are resolved per API subtree with apiAuth, not for every request: Basic auth
 	// on /oauth/token is an application's client authentication, not a person's
-	// password, and must not reach the password check or its throttle.
-	return server.Handler(mux, server.HandlerOptions{Logger: log, Metrics: metrics}), nil
+	// password, and must never reach the password check or its throttle.
+	return server.Handler(mux, server.HandlerOptions{Logger: log, Metrics: metrics}), parts{auth: auth}, nil
 }
 
 // apiAuth resolves the credentials of API requests: tokens in any dialect's header,
 // and Basic username + password (+ OTP).
 func apiAuth(d *deps) httpx.Middleware { return httpx.Authenticate(d.identity) }
+
+// sweepEvery is how often expired flows, codes and dead tokens are removed.
+const sweepEvery = 10 * time.Minute
+
+// sweep removes what has expired, now and then, until ctx ends. Every replica may
+// run it: the deletes are idempotent.
+func sweep(ctx context.Context, d *deps, p parts, log *slog.Logger) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := d.identity.Now()
+		// Used codes stay an hour past expiry so a late replay is still recognised;
+		// dead tokens a week, so people can see what was revoked.
+		if _, err := p.auth.DeleteExpired(ctx, time.Hour); err != nil {
+			log.Warn("sweep: codes and device authorizations", "err", err)
+		}
+		if _, err := d.store.DeleteDeadTokens(ctx, now.Add(-7*24*time.Hour)); err != nil {
+			log.Warn("sweep: dead tokens", "err", err)
+		}
+		if _, err := d.store.DeleteExpiredFlowStates(ctx, now.Add(-time.Hour)); err != nil {
+			log.Warn("sweep: flow states", "err", err)
+		}
+	}
+}
 
 // seedDev makes the --dev demo: a site admin "admin" whose password and token are
 // printed once, and a demo organization and project. On later starts it finds them

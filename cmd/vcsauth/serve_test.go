@@ -63,7 +63,8 @@ func TestServeDev(t *testing.T) {
 			t.Errorf("dev output lacks %q:\n%s", want, log.String())
 		}
 	}
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/nope": 404} {
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/nope": 404,
+		"/login": 200, "/.well-known/oauth-authorization-server": 200} {
 		resp, err := http.Get(url.String() + path)
 		if err != nil {
 			t.Fatal(err)

@@ -149,8 +149,12 @@ func TestAuthenticateToken(t *testing.T) {
 		t.Errorf("unknown token: %v", err)
 	}
 
+	// A read_api token cannot revoke tokens, not even itself.
+	if err := f.svc.RevokeToken(ctx, p, p.Token.ID); !errors.Is(err, core.ErrForbidden) {
+		t.Fatalf("read_api token revoked a token: %v", err)
+	}
 	// Revoked.
-	if err := f.svc.RevokeToken(ctx, p, p.Token.ID); err != nil {
+	if err := f.svc.RevokeToken(ctx, f.sys, p.Token.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.AuthenticateToken(ctx, text); !errors.Is(err, core.ErrUnauthenticated) {

@@ -105,7 +105,9 @@ func (s *Service) ListPersonalTokens(ctx context.Context, p core.Principal, page
 	return s.st.ListTokens(ctx, store.TokenFilter{UserID: p.User.ID, Kinds: []core.TokenKind{core.TokenPersonal}, LiveAt: s.Now()}, page)
 }
 
-// RevokeToken revokes one of the principal's tokens (any of anyone's, for site admins).
+// RevokeToken revokes one of the principal's tokens (any of anyone's, for site
+// admins). It takes a principal allowed everything (ScopeAPI): a narrow token, say
+// one a workload holds for git credentials, must not revoke the person's others.
 func (s *Service) RevokeToken(ctx context.Context, actor core.Principal, id int64) error {
 	t, err := s.st.Token(ctx, id)
 	if err != nil {
@@ -113,6 +115,9 @@ func (s *Service) RevokeToken(ctx context.Context, actor core.Principal, id int6
 	}
 	if t.UserID != actor.User.ID && !core.CanAdminSite(actor) {
 		return core.ErrNotFound
+	}
+	if !actor.Allows(core.ScopeAPI) {
+		return core.ErrForbidden
 	}
 	if _, err := s.st.UpdateToken(ctx, id, func(t core.Token) (core.Token, error) {
 		if t.RevokedAt.IsZero() {

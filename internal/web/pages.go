@@ -1,0 +1,90 @@
+package web
+
+import "github.com/vcsauth/vcsauth/internal/core"
+
+// The data of each page. Pages rendered by other packages use these types, so the
+// templates and their callers agree at compile time.
+
+// LoginPage is the sign-in page. With OTPStep it asks for the second factor, and
+// carries the username and password of the first step in hidden fields (the page
+// is never cached).
+type LoginPage struct {
+	Next     string
+	Username string
+	Password string
+	OTPStep  bool
+	Error    string
+}
+
+// HomePage is the minimal landing page of a signed-in person.
+type HomePage struct{}
+
+// ScopeText is a scope with the sentence that tells a person what it allows.
+type ScopeText struct {
+	Name        string
+	Description string
+}
+
+var scopeDescriptions = map[string]string{
+	core.ScopeAPI:         "do everything you can do, in your name",
+	core.ScopeReadAPI:     "read everything you can read",
+	core.ScopeReadUser:    "read your profile",
+	core.ScopeCredentials: "get Git credentials of the connections you may use",
+	core.ScopeConnections: "link and unlink your Git provider connections",
+	core.ScopeAdmin:       "administer the organizations (and the site) you administer",
+}
+
+// DescribeScopes returns the scopes with their descriptions, in the order given.
+func DescribeScopes(scopes []string) []ScopeText {
+	out := make([]ScopeText, 0, len(scopes))
+	for _, s := range scopes {
+		d, ok := scopeDescriptions[s]
+		if !ok {
+			d = "a permission this server does not describe"
+		}
+		out = append(out, ScopeText{Name: s, Description: d})
+	}
+	return out
+}
+
+// HiddenField is a hidden input of a form.
+type HiddenField struct {
+	Name  string
+	Value string
+}
+
+// ConsentPage asks a person to let an application act for them. Its form posts the
+// Fields (the authorization request) and a decision, "approve" or "deny", to Action.
+type ConsentPage struct {
+	AppName string
+	Scopes  []ScopeText
+	// RedirectTo is shown: where the browser goes after the decision.
+	RedirectTo string
+	Action     string
+	Fields     []HiddenField
+	// Sources are added to the page's CSP form-action (see CSPSource).
+	Sources []string
+}
+
+// FormActions implements FormActioner.
+func (c ConsentPage) FormActions() []string { return c.Sources }
+
+// DeviceEntryPage asks for the user code a device shows.
+type DeviceEntryPage struct {
+	UserCode string
+	Error    string
+}
+
+// DeviceConsentPage asks a person to let a device's application act for them; the
+// form posts user_code and a decision to /device.
+type DeviceConsentPage struct {
+	AppName  string
+	UserCode string
+	Scopes   []ScopeText
+}
+
+// DeviceDonePage tells the person what happened.
+type DeviceDonePage struct {
+	AppName  string
+	Approved bool
+}
