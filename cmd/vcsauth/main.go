@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/vcsauth/vcsauth/internal/credhelper"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -46,6 +48,7 @@ commands:
   admin token create        create a personal access token (prints only the token)
   admin access-key create   create an access-key / secret-key pair (ServiceStage signing)
   admin rotate-keys         re-encrypt every stored secret under the first key
+  git-credential get         git's credential helper: credentials of your linked accounts
   login --server URL        get a token for this machine by the device flow, for git-credential
   migrate                   bring the database schema up to date
   version                   print the version
@@ -95,6 +98,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return cmdMigrate(ctx, args[1:], e)
 	case "login":
 		return cmdLogin(ctx, args[1:], e)
+	case "git-credential":
+		return credhelper.Run(ctx, args[1:], e.stdin, e.stdout, e.stderr, e.getenv)
 	case "version":
 		fmt.Fprintln(e.stdout, versionString())
 		return nil

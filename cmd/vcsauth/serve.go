@@ -13,9 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vcsauth/vcsauth/internal/api/native"
 	"github.com/vcsauth/vcsauth/internal/authserver"
 	"github.com/vcsauth/vcsauth/internal/authserver/oauthhttp"
 	"github.com/vcsauth/vcsauth/internal/config"
+	"github.com/vcsauth/vcsauth/internal/connect"
 	"github.com/vcsauth/vcsauth/internal/core"
 	"github.com/vcsauth/vcsauth/internal/httpx"
 	"github.com/vcsauth/vcsauth/internal/identity"
@@ -75,6 +77,9 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	go sweep(ctx, d, parts, log)
+	// Every replica refreshes in the background; leases in the database keep two
+	// from refreshing one connection at once.
+	go parts.connect.RunRefresher(ctx)
 	err = server.Run(ctx, server.Options{
 		Listener: ln,
 		Handler:  h,
@@ -92,7 +97,8 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 
 // parts are what buildHandler made that the rest of serve needs.
 type parts struct {
-	auth *authserver.Engine
+	auth    *authserver.Engine
+	connect *connect.Engine
 }
 
 // buildHandler wires every part into one handler. Parts are built with plain
@@ -119,24 +125,30 @@ func buildHandler(ctx context.Context, d *deps, log *slog.Logger, external strin
 	if err != nil {
 		return nil, parts{}, err
 	}
+	upstream, err := connect.New(d.store, d.keys, d.identity, connect.Options{ExternalURL: external, Log: log})
+	if err != nil {
+		return nil, parts{}, err
+	}
 
 	mux := http.NewServeMux()
 	(&server.Health{Ready: d.store.Ping, Logger: log}).Register(mux)
 	mux.Handle("GET /metrics", httpx.MetricsHandler(reg))
 	site.Register(mux)
 	oauth.Register(mux)
+	native.Register(mux, upstream, apiAuth(d), native.Options{Site: site, Log: log})
 	// API credentials (tokens in any dialect's header, Basic username + password)
 	// are resolved per API subtree with apiAuth, not for every request: Basic auth
 	// on /oauth/token is an application's client authentication, not a person's
 	// password, and must never reach the password check or its throttle.
-	return server.Handler(mux, server.HandlerOptions{Logger: log, Metrics: metrics}), parts{auth: auth}, nil
+	return server.Handler(mux, server.HandlerOptions{Logger: log, Metrics: metrics}), parts{auth: auth, connect: upstream}, nil
 }
 
 // apiAuth resolves the credentials of API requests: tokens in any dialect's header,
 // and Basic username + password (+ OTP).
 func apiAuth(d *deps) httpx.Middleware { return httpx.Authenticate(d.identity) }
 
-// sweepEvery is how often expired flows, codes and dead tokens are removed.
+// sweepEvery is how often expired codes, device authorizations and dead tokens
+// are removed (expired flow states go with the connect engine's refresher).
 const sweepEvery = 10 * time.Minute
 
 // sweep removes what has expired, now and then, until ctx ends. Every replica may
@@ -158,9 +170,6 @@ func sweep(ctx context.Context, d *deps, p parts, log *slog.Logger) {
 		}
 		if _, err := d.store.DeleteDeadTokens(ctx, now.Add(-7*24*time.Hour)); err != nil {
 			log.Warn("sweep: dead tokens", "err", err)
-		}
-		if _, err := d.store.DeleteExpiredFlowStates(ctx, now.Add(-time.Hour)); err != nil {
-			log.Warn("sweep: flow states", "err", err)
 		}
 	}
 }

@@ -164,6 +164,31 @@ type Upstream interface {
 	// it. A state that is unknown, already used or expired at now is ErrNotFound.
 	ConsumeFlowState(ctx context.Context, stateHash []byte, now time.Time) (core.FlowState, error)
 	DeleteExpiredFlowStates(ctx context.Context, before time.Time) (int, error)
+	// UpdateFlowState runs fn on the current row in a transaction (locking the row
+	// where the database can) and saves what it returns. Only Name, PKCEVerifier,
+	// DeviceCode, ReturnTo, ExpiresAt and UsedAt can change: the id, state hash,
+	// client, user, owner fields, Origin, RepoType and CreatedAt stay as they were. An
+	// upstream device flow keeps its polling schedule here, and is marked used here.
+	UpdateFlowState(ctx context.Context, id string, fn func(core.FlowState) (core.FlowState, error)) (core.FlowState, error)
+
+	// UsableConnections returns, in one query, every connection userID may use for
+	// git credentials, each with its OAuth client's kind, URLs and slug: the user's
+	// own connections, the connections of projects of the user's organizations, and
+	// the organization-owned connections of those organizations, in that order, each
+	// group oldest first. A connection counts only while the user belongs to its
+	// organization (OwnerOrgID, the client's organization). It is on the path of every
+	// git credential request.
+	UsableConnections(ctx context.Context, userID string) ([]UsableConnection, error)
+}
+
+// UsableConnection is a connection with what the credential lookup needs of its
+// OAuth client.
+type UsableConnection struct {
+	Connection core.Connection
+	Kind       core.ProviderKind
+	HTTPURL    string
+	APIURL     string
+	Slug       string
 }
 
 // OAuthClientFilter selects OAuth clients. Zero fields do not filter.

@@ -398,13 +398,17 @@ func (s *Store) Token(ctx context.Context, id int64) (core.Token, error) {
 	return t, s.identErr("token "+strconv.FormatInt(id, 10), err)
 }
 
-// LookupToken is one indexed join: it runs on every authenticated request.
+// identLookupToken finds a token by hash, with its user.
+const identLookupToken = `SELECT ` + identTokenColsT + `, ` + identUserColsU + `
+	FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1`
+
+// LookupToken is one indexed join: it runs on every authenticated request, so it is
+// a prepared statement (hotRow).
 func (s *Store) LookupToken(ctx context.Context, hash []byte) (core.Token, core.User, error) {
 	var t core.Token
 	var u core.User
 	dest := append(identTokenDest(&t), identUserDest(&u)...)
-	err := s.db.QueryRowContext(ctx, `SELECT `+identTokenColsT+`, `+identUserColsU+`
-		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1`, hash).Scan(dest...)
+	err := s.hotRow(ctx, identLookupToken, hash).Scan(dest...)
 	if err != nil {
 		return core.Token{}, core.User{}, s.identErr("look up token", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,6 +33,12 @@ import (
 type Store struct {
 	db *sql.DB
 	d  dialect
+
+	// stmts holds the prepared statements of hot queries (see hotRow), by query
+	// text: query string → *sql.Stmt. prepMu serialises the first preparation of
+	// each, so a burst of first requests prepares it once.
+	stmts  sync.Map
+	prepMu sync.Mutex
 }
 
 var _ store.Store = (*Store)(nil)
@@ -204,8 +211,63 @@ func (s *Store) Dialect() string { return s.d.name }
 // DB exposes the pool to tests and tools of this package tree.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// Close closes the pool.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the prepared statements and the pool.
+func (s *Store) Close() error {
+	s.stmts.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		s.stmts.Delete(k)
+		return true
+	})
+	return s.db.Close()
+}
+
+// Hot queries: the few that run on every request (a token check, a client lookup,
+// a credential lookup) go through prepared statements. modernc's SQLite parses and
+// plans the SQL text of every unprepared query again, which costs more than running
+// it: a prepared LookupToken is several times faster (see BenchmarkLookupToken).
+// database/sql prepares a *sql.Stmt lazily on each pooled connection it runs on and
+// re-prepares on connections opened later, so one Stmt per query text serves the
+// whole pool. pgx caches statements per connection by itself; the Stmt changes
+// little there but costs nothing either. Queries whose text varies (lists with
+// LIMIT, IN lists) must not come here: each text would be a statement kept forever.
+
+// prepared returns the prepared statement of query, preparing it on first use.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts.Store(query, st)
+	return st, nil
+}
+
+// hotRow is QueryRowContext through the prepared statement of query. A query that
+// cannot be prepared (the schema is not there yet, ctx ended) runs unprepared, so the
+// caller sees the error the query itself gives, with the usual mapping.
+func (s *Store) hotRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return s.db.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// hotQuery is QueryContext through the prepared statement of query (see hotRow).
+func (s *Store) hotQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return s.db.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
 
 // Ping checks that the database answers and the schema is current.
 func (s *Store) Ping(ctx context.Context) error { return s.checkSchema(ctx) }

@@ -2,11 +2,6 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/vcsauth/vcsauth/internal/store"
@@ -14,47 +9,11 @@ import (
 	"github.com/vcsauth/vcsauth/internal/store/storetest"
 )
 
-// postgresURL returns VCSAUTH_TEST_POSTGRES_URL or skips the test, saying why.
-func postgresURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("VCSAUTH_TEST_POSTGRES_URL")
-	if u == "" {
-		t.Skip("VCSAUTH_TEST_POSTGRES_URL is not set; CI sets it (see .ci/run)")
-	}
-	return u
-}
+// postgresURL and freshURL are storetest's, shared with every package that tests
+// against a real database.
+func postgresURL(t testing.TB) string { return storetest.PostgresURL(t) }
 
-// freshURL returns the URL of a new, empty database of the dialect ("sqlite" or
-// "postgres"): a file in the test's directory, or a PostgreSQL schema of its own,
-// dropped afterwards, so runs never collide.
-func freshURL(t testing.TB, dialect string) string {
-	t.Helper()
-	if dialect == "sqlite" {
-		return "sqlite://" + filepath.Join(t.TempDir(), "t.db")
-	}
-	base := postgresURL(t)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "vt_" + hex.EncodeToString(b[:])
-	admin := openURL(t, base, sqlstore.Options{SkipSchemaCheck: true, MaxConns: 1})
-	if _, err := admin.DB().Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a, err := sqlstore.Open(context.Background(), base, sqlstore.Options{SkipSchemaCheck: true, MaxConns: 1}); err == nil {
-			a.DB().Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-			a.Close()
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func freshURL(t testing.TB, dialect string) string { return storetest.FreshURL(t, dialect) }
 
 // openURL opens a store for the test's lifetime. Pools are small (6 unless set) so
 // parallel tests stay within PostgreSQL's max_connections.

@@ -508,3 +508,87 @@ func (s *Store) DeleteExpiredFlowStates(ctx context.Context, before time.Time) (
 	}
 	return int(n), nil
 }
+
+// UpdateFlowState runs fn on the locked row and saves the fields a flow in progress
+// may change (name, PKCE verifier, device code, return address, expiry, used time);
+// the result is what the database now holds. An error from fn is returned as is and
+// nothing changes.
+func (s *Store) UpdateFlowState(ctx context.Context, id string, fn func(core.FlowState) (core.FlowState, error)) (core.FlowState, error) {
+	var out core.FlowState
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := upScanFlow(tx.QueryRowContext(ctx, `SELECT `+upFlowCols+` FROM flow_states WHERE id = $1`+s.d.forUpdate, id))
+		if err != nil {
+			return fmt.Errorf("flow state %s: %w", id, s.mapErr(err))
+		}
+		f, err := fn(old)
+		if err != nil {
+			return err
+		}
+		if f.ExpiresAt.IsZero() {
+			return fmt.Errorf("update flow state %s: ExpiresAt is required", id)
+		}
+		out, err = upScanFlow(tx.QueryRowContext(ctx, `UPDATE flow_states SET name = $2, pkce_verifier = $3,
+			device_code = $4, return_to = $5, expires_at = $6, used_at = $7
+			WHERE id = $1 RETURNING `+upFlowCols,
+			id, f.Name, string(f.PKCEVerifier), string(f.DeviceCode), f.ReturnTo, ts(f.ExpiresAt), ts(f.UsedAt)))
+		if err != nil {
+			return fmt.Errorf("update flow state %s: %w", id, s.mapErr(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return core.FlowState{}, err
+	}
+	return out, nil
+}
+
+// upConnColsC is upConnCols qualified by the alias c, for joins.
+const upConnColsC = `c.id, c.oauth_client_id, c.owner_kind, c.owner_user_id, c.owner_org_id, COALESCE(c.owner_project_id, ''),
+	c.name, c.credential_kind, c.username, c.access_token, c.refresh_token, c.token_type, c.scopes, c.expires_at,
+	c.ssh_key, c.upstream_id, c.upstream_login, c.upstream_name, c.avatar_url, c.profile_url, c.health,
+	c.health_reason, c.last_refresh_at, c.last_success_at, c.refresh_lease_until, c.refresh_lease_owner,
+	c.version, c.created_at, c.updated_at`
+
+// upScanPlus scans a row's leading columns with upScanConn's list and the rest into
+// extra.
+type upScanPlus struct {
+	row   interface{ Scan(...any) error }
+	extra []any
+}
+
+func (p upScanPlus) Scan(dest ...any) error { return p.row.Scan(append(dest, p.extra...)...) }
+
+// upUsableConns is the credential lookup's one query, prepared (hotQuery).
+const upUsableConns = `SELECT ` + upConnColsC + `, oc.kind, oc.http_url, oc.api_url, oc.slug
+	FROM connections c JOIN oauth_clients oc ON oc.id = c.oauth_client_id
+	WHERE c.owner_org_id IN (SELECT m.org_id FROM memberships m WHERE m.user_id = $1)
+	AND (c.owner_kind <> $2 OR c.owner_user_id = $1)
+	ORDER BY CASE c.owner_kind WHEN $2 THEN 0 WHEN $3 THEN 1 ELSE 2 END, c.created_at, c.id`
+
+// UsableConnections answers the git credential lookup in one statement. Every
+// connection's owner_org_id is its client's organization (a project-owned one's
+// project belongs to it too), so membership there is the one condition they share;
+// user-owned connections must also be the user's own. The membership subquery uses
+// memberships_user, the owner condition connections_owner_org. It runs as a
+// prepared statement: it is on the path of every git credential request.
+func (s *Store) UsableConnections(ctx context.Context, userID string) ([]store.UsableConnection, error) {
+	rows, err := s.hotQuery(ctx, upUsableConns, userID, string(core.OwnerUser), string(core.OwnerProject))
+	if err != nil {
+		return nil, fmt.Errorf("usable connections of %s: %w", userID, err)
+	}
+	defer rows.Close()
+	out := []store.UsableConnection{}
+	for rows.Next() {
+		var u store.UsableConnection
+		c, err := upScanConn(upScanPlus{row: rows, extra: []any{&u.Kind, &u.HTTPURL, &u.APIURL, &u.Slug}})
+		if err != nil {
+			return nil, fmt.Errorf("usable connections of %s: %w", userID, err)
+		}
+		u.Connection = c
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usable connections of %s: %w", userID, err)
+	}
+	return out, nil
+}

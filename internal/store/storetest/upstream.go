@@ -41,6 +41,8 @@ func runUpstream(t *testing.T, open Opener) {
 		"ConsumeFlowStateConcurrent":    testConsumeFlowStateConcurrent,
 		"DeleteExpiredFlowStates":       testDeleteExpiredFlowStates,
 		"ReencryptSecretsReachUpstream": testReencryptUpstream,
+		"UpdateFlowState":               testUpdateFlowState,
+		"UsableConnections":             testUsableConnections,
 	})
 }
 
@@ -1252,5 +1254,136 @@ func testReencryptUpstream(t *testing.T, s store.Store) {
 	upOK(t, "FlowState", err)
 	if gotF.PKCEVerifier != r(fs.PKCEVerifier) || gotF.DeviceCode != r(fs.DeviceCode) || !bytes.Equal(gotF.StateHash, fs.StateHash) {
 		t.Errorf("flow state secrets not rotated: %q %q", gotF.PKCEVerifier, gotF.DeviceCode)
+	}
+}
+
+func testUpdateFlowState(t *testing.T, s store.Store) {
+	org, u, other := NewOrg(t, s), NewUser(t, s), NewUser(t, s)
+	prj := NewProject(t, s, org.ID)
+	oc := upNewClient(t, s, org.ID, nil)
+	f := upNewFlow(t, s, oc, u.ID, func(f *core.FlowState) {
+		f.StateHash, f.DeviceCode = nil, "k1.ZGV2aWNl"
+		f.OwnerKind, f.OwnerProjectID, f.Name, f.Origin, f.RepoType = core.OwnerProject, prj.ID, "n", "servicestage", "github"
+	})
+	at := now.Add(time.Minute)
+	got, err := s.UpdateFlowState(ctx(t), f.ID, func(x core.FlowState) (core.FlowState, error) {
+		upSameFlow(t, "fn's argument", x, f)
+		x.Name, x.PKCEVerifier, x.DeviceCode, x.ReturnTo = "m", "k1.dg==", "k1.bmV3", "/next"
+		x.ExpiresAt, x.UsedAt = f.ExpiresAt.Add(time.Minute), at
+		// Fields that cannot change:
+		x.StateHash, x.OAuthClientID, x.UserID, x.OwnerKind = []byte("forged"), "oc-other", other.ID, core.OwnerUser
+		x.OwnerProjectID, x.Origin, x.RepoType, x.CreatedAt = "", "web", "gitlab", at
+		return x, nil
+	})
+	upOK(t, "UpdateFlowState", err)
+	want := f
+	want.Name, want.PKCEVerifier, want.DeviceCode, want.ReturnTo = "m", "k1.dg==", "k1.bmV3", "/next"
+	want.ExpiresAt, want.UsedAt = f.ExpiresAt.Add(time.Minute), at
+	upSameFlow(t, "updated", got, want)
+	read, err := s.FlowState(ctx(t), f.ID)
+	upOK(t, "FlowState", err)
+	upSameFlow(t, "read after update", read, want)
+
+	// An error from fn changes nothing.
+	boom := errors.New("boom")
+	_, err = s.UpdateFlowState(ctx(t), f.ID, func(x core.FlowState) (core.FlowState, error) {
+		x.Name = "lost"
+		return x, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("fn's error: got %v", err)
+	}
+	read, err = s.FlowState(ctx(t), f.ID)
+	upOK(t, "FlowState", err)
+	upSameFlow(t, "after a refused update", read, want)
+
+	_, err = s.UpdateFlowState(ctx(t), "fs-unknown", func(x core.FlowState) (core.FlowState, error) { return x, nil })
+	upNotFound(t, "UpdateFlowState unknown", err)
+
+	// Concurrent updates do not lose one another (a device flow's poll schedule).
+	const n = 10
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			_, err := s.UpdateFlowState(ctx(t), f.ID, func(x core.FlowState) (core.FlowState, error) {
+				x.Name += "+"
+				return x, nil
+			})
+			if err != nil {
+				t.Errorf("UpdateFlowState: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	read, err = s.FlowState(ctx(t), f.ID)
+	upOK(t, "FlowState", err)
+	if read.Name != "m"+strings.Repeat("+", n) {
+		t.Errorf("name after %d concurrent updates: %q", n, read.Name)
+	}
+}
+
+func testUsableConnections(t *testing.T, s store.Store) {
+	orgA, orgB, orgC := NewOrg(t, s), NewOrg(t, s), NewOrg(t, s)
+	u, v := NewUser(t, s), NewUser(t, s)
+	upMember(t, s, orgA.ID, u.ID, core.RoleMember)
+	upMember(t, s, orgB.ID, u.ID, core.RoleAdmin)
+	upMember(t, s, orgA.ID, v.ID, core.RoleOwner)
+	upMember(t, s, orgC.ID, v.ID, core.RoleOwner)
+	pA, pC := NewProject(t, s, orgA.ID), NewProject(t, s, orgC.ID)
+	ocA := upNewClient(t, s, orgA.ID, func(c *core.OAuthClient) {
+		c.Slug, c.Kind, c.HTTPURL, c.APIURL = uniq("gl"), core.ProviderGitLabHosted, "https://gitlab.example", "https://gitlab.example/api/v4"
+	})
+	ocB, ocC := upNewClient(t, s, orgB.ID, nil), upNewClient(t, s, orgC.ID, nil)
+	at := 0
+	mk := func(oc core.OAuthClient, kind core.OwnerKind, user, prj, name string) core.Connection {
+		at++
+		return upNewConn(t, s, oc, user, func(x *core.Connection) {
+			x.OwnerKind, x.OwnerProjectID, x.Name = kind, prj, name
+			// Ids that sort against creation order, so the order must come from created_at.
+			x.ID = fmt.Sprintf("ot-%03d-%s", 100-at, uniq(""))
+			x.CreatedAt = now.Add(time.Duration(at) * time.Minute)
+		})
+	}
+	orgOwnedA := mk(ocA, core.OwnerOrg, v.ID, "", "")
+	projA := mk(ocA, core.OwnerProject, v.ID, pA.ID, "deploy")
+	ownA := mk(ocA, core.OwnerUser, u.ID, "", "")
+	vOwnA := mk(ocA, core.OwnerUser, v.ID, "", "")
+	ownB := mk(ocB, core.OwnerUser, u.ID, "", "")
+	orgOwnedB := mk(ocB, core.OwnerOrg, u.ID, "", "")
+	projC := mk(ocC, core.OwnerProject, v.ID, pC.ID, "ci")
+	orgOwnedC := mk(ocC, core.OwnerOrg, v.ID, "", "")
+
+	ids := func(us []store.UsableConnection) []string {
+		out := []string{}
+		for _, x := range us {
+			out = append(out, x.Connection.ID)
+		}
+		return out
+	}
+	got, err := s.UsableConnections(ctx(t), u.ID)
+	upOK(t, "UsableConnections(u)", err)
+	upSameIDs(t, "u", ids(got), []string{ownA.ID, ownB.ID, projA.ID, orgOwnedA.ID, orgOwnedB.ID})
+	for _, x := range got {
+		if x.Connection.ID == ownA.ID {
+			upSameConn(t, "u's own connection", x.Connection, ownA)
+			if x.Kind != ocA.Kind || x.HTTPURL != ocA.HTTPURL || x.APIURL != ocA.APIURL || x.Slug != ocA.Slug {
+				t.Errorf("client fields: %+v, want those of %+v", x, ocA)
+			}
+		}
+	}
+	got, err = s.UsableConnections(ctx(t), v.ID)
+	upOK(t, "UsableConnections(v)", err)
+	upSameIDs(t, "v", ids(got), []string{vOwnA.ID, projA.ID, projC.ID, orgOwnedA.ID, orgOwnedC.ID})
+
+	// Leaving an organization takes its connections away, the user's own included.
+	upOK(t, "DeleteMembership", s.DeleteMembership(ctx(t), orgA.ID, u.ID))
+	got, err = s.UsableConnections(ctx(t), u.ID)
+	upOK(t, "UsableConnections(u) after leaving", err)
+	upSameIDs(t, "u after leaving A", ids(got), []string{ownB.ID, orgOwnedB.ID})
+
+	got, err = s.UsableConnections(ctx(t), "user-nobody")
+	upOK(t, "UsableConnections(unknown)", err)
+	if len(got) != 0 {
+		t.Errorf("an unknown user may use %v", ids(got))
 	}
 }
