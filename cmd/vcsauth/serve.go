@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vcsauth/vcsauth/internal/api/github"
+	"github.com/vcsauth/vcsauth/internal/api/gitlab"
 	"github.com/vcsauth/vcsauth/internal/api/native"
 	"github.com/vcsauth/vcsauth/internal/authserver"
 	"github.com/vcsauth/vcsauth/internal/authserver/oauthhttp"
@@ -136,6 +138,8 @@ func buildHandler(ctx context.Context, d *deps, log *slog.Logger, external strin
 	site.Register(mux)
 	oauth.Register(mux)
 	native.Register(mux, upstream, apiAuth(d), native.Options{Site: site, Log: log})
+	gitlab.Register(mux, auth, apiAuth(d), gitlab.Options{Log: log})
+	github.Register(mux, auth, apiAuth(d), github.Options{Log: log})
 	// API credentials (tokens in any dialect's header, Basic username + password)
 	// are resolved per API subtree with apiAuth, not for every request: Basic auth
 	// on /oauth/token is an application's client authentication, not a person's
