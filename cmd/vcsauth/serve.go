@@ -16,6 +16,7 @@ import (
 	"github.com/vcsauth/vcsauth/internal/api/github"
 	"github.com/vcsauth/vcsauth/internal/api/gitlab"
 	"github.com/vcsauth/vcsauth/internal/api/native"
+	"github.com/vcsauth/vcsauth/internal/api/tfe"
 	"github.com/vcsauth/vcsauth/internal/authserver"
 	"github.com/vcsauth/vcsauth/internal/authserver/oauthhttp"
 	"github.com/vcsauth/vcsauth/internal/config"
@@ -138,6 +139,7 @@ func buildHandler(ctx context.Context, d *deps, log *slog.Logger, external strin
 	site.Register(mux)
 	oauth.Register(mux)
 	native.Register(mux, upstream, apiAuth(d), native.Options{Site: site, Log: log})
+	tfe.Register(mux, upstream, d.identity, apiAuth(d), tfe.Options{Log: log, Version: version})
 	gitlab.Register(mux, auth, apiAuth(d), gitlab.Options{Log: log})
 	github.Register(mux, auth, apiAuth(d), github.Options{Log: log})
 	// API credentials (tokens in any dialect's header, Basic username + password)
