@@ -13,9 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vcsauth/vcsauth/internal/akskauth"
 	"github.com/vcsauth/vcsauth/internal/api/github"
 	"github.com/vcsauth/vcsauth/internal/api/gitlab"
 	"github.com/vcsauth/vcsauth/internal/api/native"
+	"github.com/vcsauth/vcsauth/internal/api/servicestage"
 	"github.com/vcsauth/vcsauth/internal/api/tfe"
 	"github.com/vcsauth/vcsauth/internal/authserver"
 	"github.com/vcsauth/vcsauth/internal/authserver/oauthhttp"
@@ -120,15 +122,16 @@ func buildHandler(ctx context.Context, d *deps, log *slog.Logger, external strin
 	if _, err := auth.EnsureBuiltIn(ctx); err != nil {
 		return nil, parts{}, fmt.Errorf("built-in CLI application: %w", err)
 	}
-	site, err := web.New(web.Options{Identity: d.identity, ExternalURL: external, Log: log})
+	upstream, err := connect.New(d.store, d.keys, d.identity, connect.Options{ExternalURL: external, Log: log})
+	if err != nil {
+		return nil, parts{}, err
+	}
+	site, err := web.New(web.Options{Identity: d.identity, Accounts: d.identity, Apps: auth, Upstream: upstream,
+		ExternalURL: external, Log: log})
 	if err != nil {
 		return nil, parts{}, err
 	}
 	oauth, err := oauthhttp.New(oauthhttp.Options{Engine: auth, Site: site, Log: log})
-	if err != nil {
-		return nil, parts{}, err
-	}
-	upstream, err := connect.New(d.store, d.keys, d.identity, connect.Options{ExternalURL: external, Log: log})
 	if err != nil {
 		return nil, parts{}, err
 	}
@@ -140,6 +143,13 @@ func buildHandler(ctx context.Context, d *deps, log *slog.Logger, external strin
 	oauth.Register(mux)
 	native.Register(mux, upstream, apiAuth(d), native.Options{Site: site, Log: log})
 	tfe.Register(mux, upstream, d.identity, apiAuth(d), tfe.Options{Log: log, Version: version})
+	// ServiceStage's SDK signs requests with an access-key pair; that resolver runs
+	// in front of the token headers, for this dialect only.
+	sig, err := akskauth.New(akskauth.Options{Keys: d.store, Keyring: d.keys, Users: d.identity, Log: log})
+	if err != nil {
+		return nil, parts{}, err
+	}
+	servicestage.Register(mux, upstream, apiAuth(d), servicestage.Options{Signatures: sig.Resolver(), Log: log})
 	gitlab.Register(mux, auth, apiAuth(d), gitlab.Options{Log: log})
 	github.Register(mux, auth, apiAuth(d), github.Options{Log: log})
 	// API credentials (tokens in any dialect's header, Basic username + password)

@@ -398,3 +398,28 @@ func BenchmarkRejectMalformed(b *testing.B) {
 		}
 	}
 }
+
+// The code that confirmed an enrolment cannot be used again to sign in.
+func TestEnrollTOTPSpendsItsCode(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.user(t, "alice")
+	b32, _ := secret.NewTOTPSecret(nil)
+	seed, _ := secret.ParseTOTPSecret(b32)
+	code := secret.TOTPCode(seed, f.clock.now())
+	p := core.Principal{User: u, Method: core.AuthSession, Scopes: []string{core.ScopeAPI}}
+	if err := f.svc.EnrollTOTP(ctx, p, b32, "000000"); err == nil {
+		t.Fatal("enrolled with a wrong code")
+	}
+	if err := f.svc.EnrollTOTP(ctx, p, b32, code); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.AuthenticatePassword(ctx, "alice", "correct horse alice", code, ""); !errors.Is(err, core.ErrOTPRequired) {
+		t.Fatalf("enrolment code reused to sign in: %v", err)
+	}
+	f.clock.advance(30 * time.Second)
+	if _, err := f.svc.AuthenticatePassword(ctx, "alice", "correct horse alice", secret.TOTPCode(seed, f.clock.now()), ""); err != nil {
+		t.Fatalf("next step's code: %v", err)
+	}
+}

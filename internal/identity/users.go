@@ -145,7 +145,8 @@ func (s *Service) EnrollTOTP(ctx context.Context, actor core.Principal, b32, cod
 	if err != nil || len(seed) < 10 {
 		return core.Invalid("totp_secret", "must be base32 and at least 80 bits")
 	}
-	if _, ok := secret.VerifyTOTP(seed, code, s.now()); !ok {
+	step, ok := secret.VerifyTOTP(seed, code, s.now())
+	if !ok {
 		return core.Invalid("otp", "the code does not match; check the authenticator's clock")
 	}
 	sealed, err := s.keys.SealString(b32)
@@ -153,7 +154,8 @@ func (s *Service) EnrollTOTP(ctx context.Context, actor core.Principal, b32, cod
 		return err
 	}
 	if _, err := s.st.UpdateUser(ctx, actor.User.ID, func(u core.User) (core.User, error) {
-		u.TOTPSecret, u.UpdatedAt = sealed, s.Now()
+		// The code that proved the enrolment is spent: it must not also sign in.
+		u.TOTPSecret, u.TOTPLastStep, u.UpdatedAt = sealed, step, s.Now()
 		return u, nil
 	}); err != nil {
 		return err

@@ -9,20 +9,23 @@ import (
 	"github.com/vcsauth/vcsauth/internal/httpx"
 )
 
-// Register adds the site's own routes to mux.
-func (s *Site) Register(mux *http.ServeMux) {
-	mux.Handle("GET /{$}", s.Pages(http.HandlerFunc(s.home)))
-	mux.Handle("GET /login", s.Pages(http.HandlerFunc(s.loginForm)))
-	mux.Handle("POST /login", s.Pages(http.HandlerFunc(s.login)))
-	mux.Handle("POST /logout", s.Pages(http.HandlerFunc(s.logout)))
-	mux.HandleFunc("GET /static/{name}", s.serveStatic)
-}
-
 func (s *Site) home(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.RequireSession(w, r); !ok {
+	p, ok := s.RequireSession(w, r)
+	if !ok {
 		return
 	}
-	s.Render(w, r, http.StatusOK, "home", HomePage{})
+	var page HomePage
+	if s.up != nil {
+		// A dashboard that hides a broken connection is worse than none: count them.
+		if conns, err := s.up.UserConnections(r.Context(), p); err == nil {
+			for _, c := range conns {
+				if c.Health != core.HealthHealthy {
+					page.Attention++
+				}
+			}
+		}
+	}
+	s.Render(w, r, http.StatusOK, "home", page)
 }
 
 func (s *Site) loginForm(w http.ResponseWriter, r *http.Request) {

@@ -16,8 +16,11 @@ type LoginPage struct {
 	Error    string
 }
 
-// HomePage is the minimal landing page of a signed-in person.
-type HomePage struct{}
+// HomePage is the landing page of a signed-in person. Attention counts their
+// connections that are not healthy.
+type HomePage struct {
+	Attention int
+}
 
 // ScopeText is a scope with the sentence that tells a person what it allows.
 type ScopeText struct {
@@ -87,4 +90,28 @@ type DeviceConsentPage struct {
 type DeviceDonePage struct {
 	AppName  string
 	Approved bool
+}
+
+// The pages of the upstream flows (api/native renders them with Site.Render, so
+// they look like the rest of the site).
+
+// ConnectedPage ends a browser flow that had nowhere to return to ("connected").
+type ConnectedPage struct {
+	Provider string // "GitHub"; may be empty
+	Login    string // the upstream account
+	Owner    string // "user", "organization" or "project"
+	Relinked bool
+}
+
+// HandBackPage gives a flow's code and state back to the platform that asked for
+// them ("handback"): they are secrets, single use, and shown on this page only.
+type HandBackPage struct {
+	Code, State string
+}
+
+// ConfirmStartPage asks a person sent from another site to confirm the start of
+// a flow ("confirm_start"): the form posts Fields back to Action.
+type ConfirmStartPage struct {
+	Action string
+	Fields []HiddenField
 }

@@ -97,6 +97,36 @@ type layoutData struct {
 	User *core.User
 	CSRF string
 	Page any
+	// Nav is what the layout's navigation offers; Section is the part of the site
+	// the page belongs to (the first segment of its path), marked as current.
+	Nav     navigation
+	Section string
+	// Notice is the outcome of the action that redirected here (?done=…), from a
+	// fixed list: a query parameter never puts words of its own on a page.
+	Notice string
+}
+
+// navigation says which groups of console pages exist for this person.
+type navigation struct {
+	Account, Connections, Apps, Orgs, Admin bool
+}
+
+func (s *Site) nav(u *core.User) navigation {
+	if u == nil || s.acc == nil {
+		return navigation{}
+	}
+	return navigation{Account: true, Connections: s.up != nil, Apps: s.apps != nil, Orgs: true, Admin: u.SiteAdmin}
+}
+
+func section(path string) string {
+	path = strings.TrimPrefix(path, "/")
+	if i := strings.IndexByte(path, '/'); i >= 0 {
+		path = path[:i]
+	}
+	if path == "external-auth" {
+		return "connections"
+	}
+	return path
 }
 
 // Render writes page name (a file templates/<name>.html) with status and data, in
@@ -110,10 +140,14 @@ func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name s
 		return
 	}
 	st := stateFrom(r)
-	ld := layoutData{CSRF: st.csrf, Page: data}
+	ld := layoutData{CSRF: st.csrf, Page: data, Section: section(r.URL.Path)}
 	if st.signedIn {
 		u := st.p.User
 		ld.User = &u
+	}
+	ld.Nav = s.nav(ld.User)
+	if status < 300 {
+		ld.Notice = notices[r.URL.Query().Get("done")]
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", ld); err != nil {

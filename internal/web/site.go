@@ -4,12 +4,21 @@
 // protection for every form, and the security headers of every page.
 //
 // Other packages add pages with the same look (the authorization server's consent
-// and device pages; later the console): wrap the handler in Site.Pages, read the
-// signed-in person with Session, and answer with Site.Render. Pages checks the CSRF
-// token of every POST before the handler runs, so a handler never sees a forged form.
+// and device pages, the upstream flow pages): wrap the handler in Site.Pages, read
+// the signed-in person with Session, and answer with Site.Render. Pages checks the
+// CSRF token of every POST before the handler runs, so a handler never sees a
+// forged form.
 //
-// Routes registered here: GET / (a minimal home page), GET and POST /login,
-// POST /logout, GET /static/{name}.
+// The console is built on the same machinery: the person's account (password,
+// second factor), their Git provider connections, the applications and tokens that
+// act for them, organization administration (projects, members, OAuth clients) and
+// site administration (applications, users, the audit log). Each group of pages is
+// registered when the engine it needs is given in Options; routes.go lists them all.
+//
+// Rules every console page keeps: a page an admin may see is "not found" (404) to
+// anyone else, never "forbidden", so it does not tell that it exists; a secret
+// (token, client secret) is shown once, on the page the creation redirects to, and
+// is gone when that page is loaded again (see once.go); lists are paginated.
 package web
 
 import (
@@ -26,6 +35,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vcsauth/vcsauth/internal/authserver"
+	"github.com/vcsauth/vcsauth/internal/connect"
 	"github.com/vcsauth/vcsauth/internal/core"
 	"github.com/vcsauth/vcsauth/internal/identity"
 )
@@ -42,7 +53,19 @@ type Identity interface {
 
 // Options configure a Site.
 type Options struct {
+	// Identity signs people in. When nil, Accounts serves.
 	Identity Identity
+	// The console's engines. Each is optional: the pages that need one are
+	// registered only when it is given, so a Site with Identity alone serves the
+	// sign-in page and what other packages render with it.
+	//
+	// Accounts: the account, personal token, organization and site admin pages
+	// (users, audit log). Apps: the grants page and the site admin's applications
+	// (needs Accounts). Upstream: the person's connections, /external-auth/{id},
+	// and the organizations' OAuth clients (needs Accounts).
+	Accounts *identity.Service
+	Apps     *authserver.Engine
+	Upstream *connect.Engine
 	// ExternalURL is vcsauth's address as browsers see it. When it is https, the
 	// cookies are Secure and named with the __Host- prefix, which keeps a sibling
 	// subdomain from planting them.
@@ -66,14 +89,29 @@ type Site struct {
 	static     fs.FS
 	log        *slog.Logger
 	rand       io.Reader
+
+	acc  *identity.Service
+	apps *authserver.Engine
+	up   *connect.Engine
+	now  func() time.Time
 }
 
 // New parses the embedded templates and returns a Site.
 func New(o Options) (*Site, error) {
+	if o.Identity == nil && o.Accounts != nil {
+		o.Identity = o.Accounts
+	}
 	if o.Identity == nil {
 		return nil, errors.New("web: an identity service is required")
 	}
-	s := &Site{id: o.Identity, maxAge: o.SessionLifetime, log: o.Log, rand: o.Rand}
+	if (o.Apps != nil || o.Upstream != nil) && o.Accounts == nil {
+		return nil, errors.New("web: the applications and connections pages need Accounts")
+	}
+	s := &Site{id: o.Identity, maxAge: o.SessionLifetime, log: o.Log, rand: o.Rand,
+		acc: o.Accounts, apps: o.Apps, up: o.Upstream, now: time.Now}
+	if o.Accounts != nil {
+		s.now = o.Accounts.Now
+	}
 	if o.ExternalURL != "" {
 		u, err := url.Parse(o.ExternalURL)
 		if err != nil || u.Host == "" {
@@ -104,15 +142,24 @@ func New(o Options) (*Site, error) {
 	return s, nil
 }
 
-// funcs are available in every template.
+// funcs are available in every template (see funcs.go).
 var funcs = template.FuncMap{
-	"join": strings.Join,
+	"join":      strings.Join,
+	"when":      formatTime,
+	"isotime":   isoTime,
+	"health":    healthText,
+	"healthcss": healthClass,
+	"scopetext": scopeText,
+	"has":       hasString,
+	"ownertext": ownerText,
+	"opsOf":     opsOf,
 }
 
-// parsePages parses each page together with the layout, so that every page
-// defines its own "title" and "content" blocks.
+// parsePages parses each page together with the layout and the shared fragments
+// (templates/_*.html), so that every page defines its own "title" and "content"
+// blocks.
 func parsePages() (map[string]*template.Template, error) {
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html")
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/_*.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: layout: %w", err)
 	}
@@ -123,7 +170,7 @@ func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
+		if name == "layout" || strings.HasPrefix(name, "_") {
 			continue
 		}
 		t, err := template.Must(layout.Clone()).ParseFS(assets, n)
