@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vcsauth/vcsauth/internal/akskauth"
+	"github.com/vcsauth/vcsauth/internal/api/coder"
 	"github.com/vcsauth/vcsauth/internal/api/github"
 	"github.com/vcsauth/vcsauth/internal/api/gitlab"
 	"github.com/vcsauth/vcsauth/internal/api/native"
@@ -142,6 +143,7 @@ func buildHandler(ctx context.Context, d *deps, log *slog.Logger, external strin
 	site.Register(mux)
 	oauth.Register(mux)
 	native.Register(mux, upstream, apiAuth(d), native.Options{Site: site, Log: log})
+	coder.Register(mux, upstream, apiAuth(d), coder.Options{Log: log})
 	tfe.Register(mux, upstream, d.identity, apiAuth(d), tfe.Options{Log: log, Version: version})
 	// ServiceStage's SDK signs requests with an access-key pair; that resolver runs
 	// in front of the token headers, for this dialect only.

@@ -66,7 +66,8 @@ func TestServeDev(t *testing.T) {
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/nope": 404,
 		"/login": 200, "/.well-known/oauth-authorization-server": 200,
 		"/api/v4/applications": 401, "/api/v3/authorizations": 401,
-		"/api/v2/ping": 204, "/api/v2/organizations": 401} {
+		"/api/v2/ping": 204, "/api/v2/organizations": 401, "/api/v2/external-auth": 401,
+		"/v1/prj-x/git/auths": 401} {
 		resp, err := http.Get(url.String() + path)
 		if err != nil {
 			t.Fatal(err)
