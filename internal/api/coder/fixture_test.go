@@ -1,31 +1,26 @@
 package coder_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/vcsauth/vcsauth/internal/api/apitest"
 	"github.com/vcsauth/vcsauth/internal/api/coder"
 	"github.com/vcsauth/vcsauth/internal/api/coder/codertest"
 	"github.com/vcsauth/vcsauth/internal/connect"
 	"github.com/vcsauth/vcsauth/internal/core"
 	"github.com/vcsauth/vcsauth/internal/forge/forgetest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 // env is one vcsauth with the Coder dialect, and what its answers are normalised
 // with: literal values (addresses, ids, tokens) that change from run to run.
@@ -103,11 +98,7 @@ func (v *env) token(t *testing.T, p core.Principal, scopes ...string) string {
 }
 
 // exchange is one request's answer.
-type exchange struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
+type exchange = apitest.Exchange
 
 // do sends a request with the token in Coder-Session-Token ("" for none).
 func (v *env) do(t *testing.T, token, method, path, body string) exchange {
@@ -149,7 +140,7 @@ func (v *env) doCtx(t *testing.T, ctx context.Context, h http.Header, method, pa
 	if err != nil {
 		t.Fatal(err)
 	}
-	return exchange{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return exchange{Method: method, Path: req.URL.Path, Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // want checks the status, and that every error answer is Coder's JSON.
@@ -180,63 +171,15 @@ func decode[T any](t *testing.T, ex exchange) T {
 	return v
 }
 
-// goldenHeaders are the response headers clients read.
-var goldenHeaders = []string{"Allow", "Cache-Control", "Content-Type", "Retry-After"}
-
 // golden compares the answer's status, headers and body, volatile values
 // normalised, with testdata/name.golden.json (rewritten with -update).
 func (v *env) golden(t *testing.T, name string, ex exchange) {
 	t.Helper()
-	doc := map[string]any{"status": ex.Status}
-	hs := map[string]string{}
-	for _, k := range goldenHeaders {
-		if vals, ok := ex.Header[k]; ok {
-			hs[k] = strings.Join(vals, ", ")
-		}
-	}
-	doc["headers"] = hs
-	if len(bytes.TrimSpace(ex.Body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(ex.Body))
-		dec.UseNumber()
-		var body any
-		if err := dec.Decode(&body); err != nil {
-			t.Fatalf("%s: the body is not JSON: %v\n%s", name, err, ex.Body)
-		}
-		doc["body"] = v.normalised("", body)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		t.Fatal(err)
-	}
-	compareGolden(t, name, buf.Bytes())
-}
-
-var goldenMu sync.Mutex
-
-func compareGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		goldenMu.Lock()
-		defer goldenMu.Unlock()
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	wantBytes, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if !bytes.Equal(got, wantBytes) {
-		t.Errorf("%s differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, path, got, wantBytes)
-	}
+	apitest.Shape{
+		Headers: []string{"Allow", "Cache-Control", "Content-Type", "Retry-After"},
+		Text:    v.literals,
+		Value:   normalised,
+	}.Golden(t, name, ex)
 }
 
 var (
@@ -245,23 +188,18 @@ var (
 	userCodeRE   = regexp.MustCompile(`^[0-9A-F]{4}-[0-9A-F]{4}$`)
 )
 
-// normalised replaces values that change from run to run with placeholders, only
-// when they have the expected form, so that a change of format shows in the diff.
-func (v *env) normalised(key string, x any) any {
-	switch x := x.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, y := range x {
-			out[k] = v.normalised(k, y)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, y := range x {
-			out[i] = v.normalised(key, y)
-		}
-		return out
-	case string:
+// literals replaces the literal values registered with normalise.
+func (v *env) literals(s string) string {
+	v.mu.Lock()
+	r := strings.NewReplacer(v.literal...)
+	v.mu.Unlock()
+	return r.Replace(s)
+}
+
+// normalised replaces a value that changes from run to run with a placeholder,
+// only when it has the expected form, so that a change of format shows in the diff.
+func normalised(key string, x any) any {
+	if x, ok := x.(string); ok {
 		switch {
 		case (strings.HasSuffix(key, "_at") || key == "expires") && timeRE.MatchString(x) && !strings.HasPrefix(x, "0001-"):
 			return "<time>"
@@ -270,10 +208,6 @@ func (v *env) normalised(key string, x any) any {
 		case key == "user_code" && userCodeRE.MatchString(x):
 			return "<user_code>"
 		}
-		v.mu.Lock()
-		r := strings.NewReplacer(v.literal...)
-		v.mu.Unlock()
-		return r.Replace(x)
 	}
 	return x
 }

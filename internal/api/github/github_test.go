@@ -26,7 +26,7 @@ import (
 func checkWire(t *testing.T, recs ...*recorder) {
 	t.Helper()
 	for _, rec := range recs {
-		for _, ex := range rec.all() {
+		for _, ex := range rec.All() {
 			if ex.Status == http.StatusAccepted || ex.Header.Get("X-RateLimit-Remaining") == "0" {
 				t.Errorf("%s %s: %d %v", ex.Method, ex.Path, ex.Status, ex.Header)
 			}
@@ -38,7 +38,7 @@ func checkWire(t *testing.T, recs ...*recorder) {
 // created it and in no other.
 func onlyIn(t *testing.T, rec *recorder, text string, createdBy int) {
 	t.Helper()
-	for i, ex := range rec.all() {
+	for i, ex := range rec.All() {
 		if bytes.Contains(ex.Body, []byte(text)) != (i == createdBy) {
 			t.Errorf("exchange %d (%s %s): token shown %t: %s", i, ex.Method, ex.Path, i != createdBy, ex.Body)
 		}
@@ -72,8 +72,8 @@ func TestPersonalAuthorizations(t *testing.T) {
 		!slices.Equal(a.Scopes, scopes("credentials", "read_api")) || a.GetCreatedAt().IsZero() {
 		t.Fatalf("created %d %+v", resp.StatusCode, a)
 	}
-	created := len(rec.all()) - 1
-	f.golden(t, "create_authorization", rec.last(t))
+	created := len(rec.All()) - 1
+	f.golden(t, "create_authorization", rec.Last(t))
 	if p, err := f.id.AuthenticateToken(ctx, text); err != nil || p.User.ID != f.alice.ID {
 		t.Fatalf("the token does not authenticate: %v", err)
 	}
@@ -82,12 +82,12 @@ func TestPersonalAuthorizations(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].GetID() != a.GetID() || list[0].GetToken() != "" || list[0].GetHashedToken() != a.GetHashedToken() {
 		t.Fatalf("list: %+v %v", list, err)
 	}
-	f.golden(t, "list_authorizations", rec.last(t))
+	f.golden(t, "list_authorizations", rec.Last(t))
 	got, _, err := c.Authorizations.Get(ctx, a.GetID())
 	if err != nil || got.GetToken() != "" || got.GetNote() != "laptop" || got.GetNoteURL() != "https://laptop.example/" {
 		t.Fatalf("get: %+v %v", got, err)
 	}
-	f.golden(t, "get_authorization", rec.last(t))
+	f.golden(t, "get_authorization", rec.Last(t))
 
 	for _, tc := range []struct {
 		name   string
@@ -107,7 +107,7 @@ func TestPersonalAuthorizations(t *testing.T) {
 				t.Fatalf("%+v %v", got, err)
 			}
 			if tc.name == "replace scopes" {
-				f.golden(t, "edit_authorization", rec.last(t))
+				f.golden(t, "edit_authorization", rec.Last(t))
 			}
 		})
 	}
@@ -123,7 +123,7 @@ func TestPersonalAuthorizations(t *testing.T) {
 	if _, _, err := c.Authorizations.Get(ctx, a.GetID()); !errors.As(err, &er) || er.Response.StatusCode != http.StatusNotFound || er.Message != "Not Found" {
 		t.Fatalf("get deleted: %v", err)
 	}
-	f.golden(t, "not_found", rec.last(t))
+	f.golden(t, "not_found", rec.Last(t))
 	if _, err := c.Authorizations.Delete(ctx, a.GetID()); !errors.As(err, &er) || er.Response.StatusCode != http.StatusNotFound {
 		t.Fatalf("delete twice: %v", err)
 	}
@@ -155,15 +155,15 @@ func TestAppAuthorizationsAndGrants(t *testing.T) {
 			t.Fatalf("fingerprint %q, first: %v %+v %v", fp, resp, a, err)
 		}
 		if fp == "" {
-			f.golden(t, "get_or_create_created", rec.last(t))
+			f.golden(t, "get_or_create_created", rec.Last(t))
 		}
-		created, text := len(rec.all())-1, a.GetToken()
+		created, text := len(rec.All())-1, a.GetToken()
 		again, resp, err := c.Authorizations.GetOrCreateForApp(ctx, app.ClientID, in)
 		if err != nil || resp.StatusCode != http.StatusOK || again.GetID() != a.GetID() || again.GetToken() != "" {
 			t.Fatalf("fingerprint %q, again: %v %+v %v", fp, resp, again, err)
 		}
 		if fp == "" {
-			f.golden(t, "get_or_create_existing", rec.last(t))
+			f.golden(t, "get_or_create_existing", rec.Last(t))
 		}
 		onlyIn(t, rec, text, created)
 		ids[fp] = a.GetID()
@@ -176,7 +176,7 @@ func TestAppAuthorizationsAndGrants(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusCreated || a.GetApp().GetClientID() != app.ClientID || a.GetNote() != "" {
 		t.Fatalf("create for the app: %v %+v %v", resp, a, err)
 	}
-	f.golden(t, "create_app_authorization", rec.last(t))
+	f.golden(t, "create_app_authorization", rec.Last(t))
 	if list, _, err := c.Authorizations.List(ctx, nil); err != nil || len(list) != 3 {
 		t.Fatalf("list: %d %v", len(list), err)
 	}
@@ -186,12 +186,12 @@ func TestAppAuthorizationsAndGrants(t *testing.T) {
 		grants[0].GetURL() != fmt.Sprintf("%s/api/v3/applications/grants/%d", f.srv.URL, grants[0].GetID()) {
 		t.Fatalf("grants: %+v %v", grants, err)
 	}
-	f.golden(t, "list_grants", rec.last(t))
+	f.golden(t, "list_grants", rec.Last(t))
 	g, _, err := c.Authorizations.GetGrant(ctx, grants[0].GetID())
 	if err != nil || g.GetID() != grants[0].GetID() {
 		t.Fatalf("grant: %+v %v", g, err)
 	}
-	f.golden(t, "get_grant", rec.last(t))
+	f.golden(t, "get_grant", rec.Last(t))
 
 	// Bob sees none of it and changes none of it.
 	bc, brec := f.basic(t, f.bob, "")
@@ -256,7 +256,7 @@ func TestTwoFactor(t *testing.T) {
 			if !errors.As(err, &tfa) || tfa.Message != "Must specify two-factor authentication OTP code." {
 				t.Fatalf("err = %#v", err)
 			}
-			ex := rec.last(t)
+			ex := rec.Last(t)
 			if ex.Status != http.StatusUnauthorized || ex.Header.Get("X-GitHub-OTP") != "required; app" {
 				t.Fatalf("%d %v", ex.Status, ex.Header)
 			}
@@ -302,7 +302,7 @@ func TestThrottledLogins(t *testing.T) {
 		!strings.Contains(er.Message, "login attempts") {
 		t.Fatalf("the right password while throttled: %#v", err)
 	}
-	f.golden(t, "throttled", rec.last(t))
+	f.golden(t, "throttled", rec.Last(t))
 	// Tokens are not throttled.
 	tc, trec := f.withToken(t, f.token(t, f.alice, "read_user"))
 	if _, _, err := tc.Authorizations.List(ctx, nil); err != nil {
@@ -353,7 +353,7 @@ func TestTokenAuth(t *testing.T) {
 				t.Fatalf("%v", err)
 			}
 			if tc.name == "create" {
-				f.golden(t, "token_cannot_create", rec.last(t))
+				f.golden(t, "token_cannot_create", rec.Last(t))
 			}
 		})
 	}
@@ -454,7 +454,7 @@ func TestValidation(t *testing.T) {
 				t.Fatalf("%#v", err)
 			}
 			if tc.golden != "" {
-				f.golden(t, tc.golden, rec.last(t))
+				f.golden(t, tc.golden, rec.Last(t))
 			}
 		})
 	}
@@ -523,7 +523,7 @@ func TestPagination(t *testing.T) {
 				t.Fatalf("%d items, next %d last %d first %d prev %d, Link %q: %v", len(list), resp.NextPage, resp.LastPage, resp.FirstPage, resp.PrevPage, resp.Header.Get("Link"), err)
 			}
 			if tc.name == "middle" {
-				f.golden(t, "list_authorizations_page", rec.last(t))
+				f.golden(t, "list_authorizations_page", rec.Last(t))
 			}
 		})
 	}

@@ -38,7 +38,7 @@ func TestApplicationLifecycle(t *testing.T) {
 		!slices.Equal(a.Scopes, []string{"credentials", "read_api"}) {
 		t.Fatalf("created %d %+v", resp.StatusCode, a)
 	}
-	f.golden(t, "create_application", rec.last(t))
+	f.golden(t, "create_application", rec.Last(t))
 	first := a.Secret
 	if _, err := f.eng.AuthenticateClient(ctx, authserver.ClientCredentials{ClientID: a.ApplicationID, Secret: first}); err != nil {
 		t.Fatalf("the secret does not authenticate: %v", err)
@@ -51,7 +51,7 @@ func TestApplicationLifecycle(t *testing.T) {
 	if len(list) != 2 || list[0].ApplicationID != authserver.CLIClientID || list[1].ID != a.ID || list[1].Secret != "" {
 		t.Fatalf("list: %+v", list)
 	}
-	f.golden(t, "list_applications", rec.last(t))
+	f.golden(t, "list_applications", rec.Last(t))
 
 	renewed, resp, err := c.Applications.RenewApplicationSecret(a.ID)
 	if err != nil {
@@ -60,7 +60,7 @@ func TestApplicationLifecycle(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || renewed.ID != a.ID || !strings.HasPrefix(renewed.Secret, "vcas_") || renewed.Secret == first {
 		t.Fatalf("renewed %d %+v", resp.StatusCode, renewed)
 	}
-	f.golden(t, "renew_secret", rec.last(t))
+	f.golden(t, "renew_secret", rec.Last(t))
 	if _, err := f.eng.AuthenticateClient(ctx, authserver.ClientCredentials{ClientID: a.ApplicationID, Secret: first}); err == nil {
 		t.Fatal("the old secret still works")
 	}
@@ -86,12 +86,12 @@ func TestApplicationLifecycle(t *testing.T) {
 	if _, err := c.Applications.DeleteApplication(a.ID); !errors.Is(err, gl.ErrNotFound) {
 		t.Fatalf("delete again: %v", err)
 	}
-	f.golden(t, "delete_application_not_found", rec.last(t))
+	f.golden(t, "delete_application_not_found", rec.Last(t))
 	if _, _, err := c.Applications.RenewApplicationSecret(a.ID); !errors.Is(err, gl.ErrNotFound) {
 		t.Fatalf("renew a deleted application: %v", err)
 	}
-	if !bytes.Equal(rec.last(t).Body, []byte(`{"message":"404 Application Not Found"}`+"\n")) {
-		t.Fatalf("404 body: %s", rec.last(t).Body)
+	if !bytes.Equal(rec.Last(t).Body, []byte(`{"message":"404 Application Not Found"}`+"\n")) {
+		t.Fatalf("404 body: %s", rec.Last(t).Body)
 	}
 	var er *gl.ErrorResponse
 	if _, err := c.Applications.DeleteApplication(list[0].ID); !errors.As(err, &er) || er.StatusCode != http.StatusForbidden {
@@ -99,7 +99,7 @@ func TestApplicationLifecycle(t *testing.T) {
 	}
 
 	// A secret is in the answer that made it and nowhere else.
-	for _, ex := range rec.all() {
+	for _, ex := range rec.All() {
 		made := ex.Method == http.MethodPost
 		for _, s := range []string{first, renewed.Secret} {
 			if bytes.Contains(ex.Body, []byte(s)) && !(made && bytes.Contains(ex.Body, []byte(`"secret":"`+s+`"`))) {
@@ -172,7 +172,7 @@ func TestApplicationPagination(t *testing.T) {
 				t.Fatalf("rels %v, want %v", rels, tc.rels)
 			}
 			if tc.name == "middle" {
-				f.golden(t, "list_applications_page", rec.last(t))
+				f.golden(t, "list_applications_page", rec.Last(t))
 			}
 		})
 	}
@@ -406,7 +406,7 @@ func TestCurrentUser(t *testing.T) {
 	if u.Username != "alice" || u.Email != "alice@example.com" || u.IsAdmin || u.State != "active" || u.CreatedAt == nil {
 		t.Fatalf("user %+v", u)
 	}
-	f.golden(t, "current_user", rec.last(t))
+	f.golden(t, "current_user", rec.Last(t))
 	if u, _, err := mustClient(t, f, f.adminToken).Users.CurrentUser(); err != nil || !u.IsAdmin {
 		t.Fatalf("admin: %+v %v", u, err)
 	}

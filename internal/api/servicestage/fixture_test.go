@@ -4,25 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vcsauth/vcsauth/internal/akskauth"
+	"github.com/vcsauth/vcsauth/internal/api/apitest"
 	"github.com/vcsauth/vcsauth/internal/api/servicestage/servicestagetest"
 	"github.com/vcsauth/vcsauth/internal/core"
 	"github.com/vcsauth/vcsauth/internal/forge/forgetest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 // env is a running vcsauth with fake GitHub, GitLab, Bitbucket and Gitea providers
 // registered as OAuth clients of the organization (Gitee has none), and a second
@@ -163,36 +158,10 @@ func (e *env) normalize(b []byte) []byte {
 	return out.Bytes()
 }
 
-// written records the golden files rewritten in this run: the token and the
-// signature runs compare against the same files, and only the first writes.
-var (
-	writeMu sync.Mutex
-	written = map[string]bool{}
-)
-
 // golden compares a response body, normalized, with testdata/name.golden.json.
 func (e *env) golden(t *testing.T, name string, body []byte) {
 	t.Helper()
-	got := e.normalize(body)
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		writeMu.Lock()
-		defer writeMu.Unlock()
-		if !written[name] {
-			written[name] = true
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n got: %s\nwant: %s", name, got, want)
-	}
+	apitest.Golden(t, name, e.normalize(body))
 }
 
 func connNames(cs []core.Connection) []string {

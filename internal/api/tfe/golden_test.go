@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/vcsauth/vcsauth/internal/api/apitest"
 	"github.com/vcsauth/vcsauth/internal/connect"
 	"github.com/vcsauth/vcsauth/internal/core"
 )
@@ -161,19 +160,5 @@ func compareGolden(t *testing.T, name string, r response, n *normalizer) {
 	}{r.status, r.header.Get("Content-Type"), body}); err != nil {
 		t.Fatal(err)
 	}
-	got := buf.Bytes()
-	file := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%s: %v (run go test -update to write it)", name, err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s: response differs from %s (go test -update rewrites it):\n got %s\nwant %s", name, file, got, want)
-	}
+	apitest.Golden(t, name, buf.Bytes())
 }

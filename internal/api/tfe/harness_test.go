@@ -4,52 +4,36 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	gotfe "github.com/hashicorp/go-tfe"
 
-	"github.com/vcsauth/vcsauth/internal/api/native"
+	"github.com/vcsauth/vcsauth/internal/api/apitest"
 	"github.com/vcsauth/vcsauth/internal/api/tfe"
+	"github.com/vcsauth/vcsauth/internal/app"
+	"github.com/vcsauth/vcsauth/internal/app/apptest"
 	"github.com/vcsauth/vcsauth/internal/connect"
 	"github.com/vcsauth/vcsauth/internal/core"
 	"github.com/vcsauth/vcsauth/internal/forge/forgetest"
-	"github.com/vcsauth/vcsauth/internal/httpx"
 	"github.com/vcsauth/vcsauth/internal/identity"
-	"github.com/vcsauth/vcsauth/internal/secret"
-	"github.com/vcsauth/vcsauth/internal/server"
 	"github.com/vcsauth/vcsauth/internal/store"
 	"github.com/vcsauth/vcsauth/internal/store/sqlstore"
-	"github.com/vcsauth/vcsauth/internal/store/storetest"
 	"github.com/vcsauth/vcsauth/internal/web"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
 // keys is the keyring of every test server.
-var keys = func() *secret.Keyring {
-	kr, err := secret.ParseKeys("k1:"+strings.Repeat("C", 43)+"=", nil)
-	if err != nil {
-		panic(err)
-	}
-	return kr
-}()
+var keys = apptest.Keys
 
-// env is a whole vcsauth on httptest, wired as cmd/vcsauth/serve.go wires one:
-// the web site (sign-in), the native flow routes (connect-path) and this dialect,
-// behind the shared middleware. Organization acme has an admin and a member;
-// Outsider owns organization other.
+// env is a whole vcsauth on httptest, wired by app.New as `vcsauth serve` wires one
+// (apptest). Organization acme has an admin and a member; Outsider owns
+// organization other.
 type env struct {
 	URL   string
-	srv   *httptest.Server
 	st    *sqlstore.Store
 	id    *identity.Service
 	e     *connect.Engine
@@ -62,8 +46,8 @@ type env struct {
 	admin, member, outsider          core.Principal
 	adminTok, memberTok, outsiderTok string
 
-	mu     sync.Mutex
-	bodies [][]byte // every response body a go-tfe client or do received
+	app *apptest.Server
+	rec *apitest.Recorder // every response a go-tfe client or do received
 }
 
 // dialects are the databases the lifecycle runs on: PostgreSQL when CI provides it.
@@ -71,65 +55,17 @@ var dialects = []string{"sqlite", "postgres"}
 
 func newEnv(t *testing.T, dialect string) *env {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, storetest.FreshURL(t, dialect), sqlstore.Options{Migrate: true, MaxConns: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	v := &env{st: st}
-	v.srv = httptest.NewUnstartedServer(nil)
-	v.URL = "http://" + v.srv.Listener.Addr().String()
-	log := slog.New(slog.DiscardHandler)
-	v.id = identity.New(st, keys, identity.Options{Log: log, MaxLoginFailures: 1000})
-	if v.e, err = connect.New(st, keys, v.id, connect.Options{ExternalURL: v.URL, Log: log, RefreshJitter: -1,
-		ProviderTimeout: 10 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	if v.site, err = web.New(web.Options{Identity: v.id, ExternalURL: v.URL, Log: log}); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	v.site.Register(mux)
-	auth := httpx.Authenticate(v.id)
-	native.Register(mux, v.e, auth, native.Options{Site: v.site, Log: log})
-	tfe.Register(mux, v.e, v.id, auth, tfe.Options{Log: log, Version: "v202601-1"})
-	v.srv.Config.Handler = server.Handler(mux, server.HandlerOptions{Logger: log})
-	v.srv.Start()
-	t.Cleanup(v.srv.Close)
-
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	mkUser := func(name string) core.Principal {
-		u := core.User{ID: "user-" + name, Username: name, PasswordHash: "$argon2id$unused", CreatedAt: now, UpdatedAt: now}
-		if err := st.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		return core.Principal{User: u, Method: core.AuthToken, Scopes: []string{core.ScopeAPI}}
-	}
-	mkOrg := func(name string) core.Organization {
-		o := core.Organization{ID: "org-" + name, Name: name, Email: name + "@example.com", CreatedAt: now, UpdatedAt: now}
-		if err := st.CreateOrg(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-		return o
-	}
-	member := func(o core.Organization, p core.Principal, r core.Role) {
-		if err := st.PutMembership(ctx, core.Membership{OrgID: o.ID, UserID: p.User.ID, Role: r, CreatedAt: now}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	v.org, v.other = mkOrg("acme"), mkOrg("other")
-	v.admin, v.member, v.outsider = mkUser("admin"), mkUser("member"), mkUser("outsider")
-	member(v.org, v.admin, core.RoleAdmin)
-	member(v.org, v.member, core.RoleMember)
-	member(v.other, v.outsider, core.RoleOwner)
-	v.project = core.Project{ID: "prj-web", OrgID: v.org.ID, Name: "web", Description: "the web site", CreatedAt: now, UpdatedAt: now}
-	v.otherProject = core.Project{ID: "prj-theirs", OrgID: v.other.ID, Name: "theirs", CreatedAt: now, UpdatedAt: now}
-	for _, p := range []core.Project{v.project, v.otherProject} {
-		if err := st.CreateProject(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a := apptest.Start(t, apptest.Options{Dialect: dialect, Identity: identity.Options{MaxLoginFailures: 1000},
+		App: app.Deps{Connect: connect.Options{RefreshJitter: -1, ProviderTimeout: 10 * time.Second}}})
+	v := &env{URL: a.URL, st: a.Store, id: a.Identity, e: a.Connect, site: a.Site, app: a, rec: &apitest.Recorder{}}
+	v.org = a.PutOrg(t, core.Organization{Name: "acme", Email: "acme@example.com"})
+	v.other = a.PutOrg(t, core.Organization{Name: "other", Email: "other@example.com"})
+	v.admin, v.member, v.outsider = a.PutUser(t, "admin"), a.PutUser(t, "member"), a.PutUser(t, "outsider")
+	a.PutMember(t, v.org, v.admin, core.RoleAdmin)
+	a.PutMember(t, v.org, v.member, core.RoleMember)
+	a.PutMember(t, v.other, v.outsider, core.RoleOwner)
+	v.project = a.PutProject(t, core.Project{ID: "prj-web", OrgID: v.org.ID, Name: "web", Description: "the web site"})
+	v.otherProject = a.PutProject(t, core.Project{ID: "prj-theirs", OrgID: v.other.ID, Name: "theirs"})
 	v.adminTok, v.memberTok, v.outsiderTok = v.token(t, v.admin), v.token(t, v.member), v.token(t, v.outsider)
 	return v
 }
@@ -137,45 +73,11 @@ func newEnv(t *testing.T, dialect string) *env {
 // token issues p a personal access token with scopes (api when none).
 func (v *env) token(t *testing.T, p core.Principal, scopes ...string) string {
 	t.Helper()
-	if len(scopes) == 0 {
-		scopes = []string{core.ScopeAPI}
-	}
-	text, _, err := v.id.CreatePersonalToken(context.Background(), identity.System(), p.User.ID, identity.NewToken{Note: "test", Scopes: scopes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return text
-}
-
-// recorder keeps every response body, so tests can scan them all for secrets.
-type recorder struct {
-	v    *env
-	next http.RoundTripper
-}
-
-func (rt recorder) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := rt.next.RoundTrip(r)
-	if err != nil {
-		return resp, err
-	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	rt.v.record(b)
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	return resp, nil
-}
-
-func (v *env) record(b []byte) {
-	v.mu.Lock()
-	v.bodies = append(v.bodies, b)
-	v.mu.Unlock()
+	return v.app.Token(t, p.User.ID, "test", scopes...)
 }
 
 func (v *env) httpClient() *http.Client {
-	return &http.Client{Transport: recorder{v: v, next: http.DefaultTransport}, Timeout: 30 * time.Second}
+	return &http.Client{Transport: v.rec, Timeout: 30 * time.Second}
 }
 
 // client is go-tfe, unchanged, pointed at the server with token.
@@ -252,18 +154,7 @@ func (v *env) do(t *testing.T, method, path, token string, body any, header ...s
 // noSecrets fails when any response body seen so far holds one of secrets.
 func (v *env) noSecrets(t *testing.T, secrets ...string) {
 	t.Helper()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, s := range secrets {
-		if s == "" {
-			continue
-		}
-		for _, b := range v.bodies {
-			if bytes.Contains(b, []byte(s)) {
-				t.Errorf("a response body holds a secret (%.12s…): %.300s", s, b)
-			}
-		}
-	}
+	v.rec.NoSecrets(t, secrets...)
 }
 
 // fake starts a fake provider of kind.
@@ -276,17 +167,7 @@ func fake(t *testing.T, kind core.ProviderKind, opts ...forgetest.Option) *forge
 // under test).
 func (v *env) clientFor(t *testing.T, f *forgetest.Server, mod func(*connect.ClientInput)) core.OAuthClient {
 	t.Helper()
-	kind, name, h, a, key, sec := f.Kind, "fake "+string(f.Kind), f.HTTPURL(), f.APIURL(), f.ClientID, f.ClientSecret
-	in := connect.ClientInput{Kind: &kind, Name: &name, HTTPURL: &h, APIURL: &a, Key: &key, Secret: &sec}
-	if mod != nil {
-		mod(&in)
-	}
-	oc, err := v.e.CreateClient(context.Background(), v.admin, v.org.Name, in)
-	if err != nil {
-		t.Fatalf("CreateClient: %v", err)
-	}
-	f.RedirectURI = v.e.CallbackURL(oc)
-	return oc
+	return v.app.ForgeClient(t, f, v.admin, v.org.Name, "fake "+string(f.Kind), mod)
 }
 
 // snapshot is what the store holds of acme's and other's upstream objects, to

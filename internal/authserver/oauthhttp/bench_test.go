@@ -35,7 +35,7 @@ type bench struct {
 
 func newBench(b *testing.B) *bench {
 	b.Helper()
-	f := newFixture(b, openSQLite)
+	f := newFixture(b, onSQLite)
 	known := map[[32]byte]string{}
 	base := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -172,7 +172,7 @@ func BenchmarkCodeExchange(b *testing.B) {
 				// Keep the grant at a realistic size: the store's GrantFor reads
 				// every live token of the grant to fill its scopes.
 				b.StopTimer()
-				if _, err := bn.f.st.RevokeTokens(context.Background(), store.TokenFilter{UserID: bn.f.alice.ID}, bn.f.clock.now()); err != nil {
+				if _, err := bn.f.st.RevokeTokens(context.Background(), store.TokenFilter{UserID: bn.f.alice.ID}, bn.f.clock.Now()); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()

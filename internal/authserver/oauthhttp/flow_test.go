@@ -34,7 +34,7 @@ func TestCodeFlowPKCE(t *testing.T) {
 
 			b := f.browser(t)
 			// Not signed in: sent to the sign-in page, which comes back here.
-			resp := b.get(authURL)
+			resp := b.Get(authURL)
 			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
 				t.Fatalf("anonymous authorize: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 			}
@@ -46,9 +46,9 @@ func TestCodeFlowPKCE(t *testing.T) {
 
 			// Consent page: names the application and the scopes, posts to us only
 			// (and to the redirect URI's origin, for the redirect that follows).
-			resp = b.get(authURL)
-			if resp.StatusCode != http.StatusOK || !strings.Contains(b.last, "Test App") || !strings.Contains(b.last, "read_api") {
-				t.Fatalf("consent page: %d\n%s", resp.StatusCode, b.last)
+			resp = b.Get(authURL)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(b.Last, "Test App") || !strings.Contains(b.Last, "read_api") {
+				t.Fatalf("consent page: %d\n%s", resp.StatusCode, b.Last)
 			}
 			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' http://127.0.0.1:9;") || !strings.Contains(csp, "frame-ancestors 'none'") {
 				t.Errorf("consent CSP = %q", csp)
@@ -85,13 +85,13 @@ func TestCodeFlowPKCE(t *testing.T) {
 			}
 
 			// The same scopes again: no consent page this time.
-			resp = b.get(cfg.AuthCodeURL("st-2", oauth2.S256ChallengeOption(verifier)))
+			resp = b.Get(cfg.AuthCodeURL("st-2", oauth2.S256ChallengeOption(verifier)))
 			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), redirect+"?") {
 				t.Fatalf("second authorize should skip consent: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 			}
 			// Wider scopes than granted: consent again.
 			wider := f.config(app, "", redirect, core.ScopeReadAPI, core.ScopeCredentials)
-			if resp = b.get(wider.AuthCodeURL("st-3", oauth2.S256ChallengeOption(verifier))); resp.StatusCode != http.StatusOK {
+			if resp = b.Get(wider.AuthCodeURL("st-3", oauth2.S256ChallengeOption(verifier))); resp.StatusCode != http.StatusOK {
 				t.Fatalf("wider scopes should ask again: %d", resp.StatusCode)
 			}
 
@@ -127,7 +127,7 @@ func TestCodeFlowPKCE(t *testing.T) {
 // its scopes.
 func TestScopesLimitTokens(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, openSQLite)
+	f := newFixture(t, onSQLite)
 	app, sec := f.app(t, true, []string{redirect}, core.ScopeCredentials, core.ScopeReadUser)
 	cfg := f.config(app, sec, redirect, core.ScopeCredentials)
 	b := f.browser(t)
@@ -171,24 +171,24 @@ func TestDeviceFlow(t *testing.T) {
 
 			b := f.browser(t)
 			// Not signed in: the page sends the person to sign in first.
-			if resp := b.get(da.VerificationURIComplete); resp.StatusCode != http.StatusSeeOther ||
+			if resp := b.Get(da.VerificationURIComplete); resp.StatusCode != http.StatusSeeOther ||
 				resp.Header.Get("Location") != "/login?next="+url.QueryEscape("/device?user_code="+da.UserCode) {
 				t.Fatalf("anonymous /device: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 			}
 			b.signIn("alice")
 			// Type the code in lower case without the dash: it is normalised.
-			if resp := b.get("/device"); resp.StatusCode != http.StatusOK {
+			if resp := b.Get("/device"); resp.StatusCode != http.StatusOK {
 				t.Fatalf("GET /device: %d", resp.StatusCode)
 			}
-			form := b.hidden("/device")
+			form := b.Hidden("/device")
 			form.Set("user_code", strings.ToLower(strings.ReplaceAll(da.UserCode, "-", "")))
-			if resp := b.post("/device", form); resp.StatusCode != http.StatusOK || !strings.Contains(b.last, da.UserCode) || !strings.Contains(b.last, "vcsauth CLI") {
-				t.Fatalf("device consent: %d\n%s", resp.StatusCode, b.last)
+			if resp := b.PostForm("/device", form); resp.StatusCode != http.StatusOK || !strings.Contains(b.Last, da.UserCode) || !strings.Contains(b.Last, "vcsauth CLI") {
+				t.Fatalf("device consent: %d\n%s", resp.StatusCode, b.Last)
 			}
-			form = b.hidden("/device")
+			form = b.Hidden("/device")
 			form.Set("decision", "approve")
-			if resp := b.post("/device", form); resp.StatusCode != http.StatusOK || !strings.Contains(b.last, "Device connected") {
-				t.Fatalf("approve: %d\n%s", resp.StatusCode, b.last)
+			if resp := b.PostForm("/device", form); resp.StatusCode != http.StatusOK || !strings.Contains(b.Last, "Device connected") {
+				t.Fatalf("approve: %d\n%s", resp.StatusCode, b.Last)
 			}
 
 			ctx, cancel := context.WithTimeout(f.ctx(), 30*time.Second)
@@ -210,7 +210,7 @@ func TestDeviceFlow(t *testing.T) {
 // TestIntrospectionAndRevocation exercises RFC 7662 and RFC 7009 over plain HTTP.
 func TestIntrospectionAndRevocation(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, openSQLite)
+	f := newFixture(t, onSQLite)
 	app, sec := f.app(t, true, []string{"https://app.example/cb"}, core.ScopeAPI)
 	other, otherSec := f.app(t, true, []string{"https://other.example/cb"}, core.ScopeAPI)
 	public, _ := f.app(t, false, []string{"https://public.example/cb"}, core.ScopeAPI)
@@ -275,7 +275,7 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 
 func TestMetadata(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, openSQLite)
+	f := newFixture(t, onSQLite)
 	resp, err := f.srv.Client().Get(f.srv.URL + authserver.PathMetadata)
 	if err != nil {
 		t.Fatal(err)

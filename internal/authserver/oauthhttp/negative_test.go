@@ -60,7 +60,7 @@ func (f *fixture) exchange(t testing.TB, app core.Application, secret, code, red
 // back to the registered redirect URI with error, state and iss.
 func TestAuthorizeErrors(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, openSQLite)
+	f := newFixture(t, onSQLite)
 	const reg = "https://app.example/cb?x=1"
 	pub, _ := f.app(t, false, []string{reg}, core.ScopeReadAPI)
 	multi, _ := f.app(t, true, []string{"https://a.example/cb", "https://b.example/cb"})
@@ -140,18 +140,18 @@ func TestAuthorizeErrors(t *testing.T) {
 	b.signIn("alice")
 	for _, tc := range pages {
 		t.Run("page/"+tc.name, func(t *testing.T) {
-			resp := b.get(authserver.PathAuthorize + "?" + tc.query)
+			resp := b.Get(authserver.PathAuthorize + "?" + tc.query)
 			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
 				t.Fatalf("status %d, Location %q; want 400 and no redirect", resp.StatusCode, resp.Header.Get("Location"))
 			}
-			if !strings.Contains(b.last, "cannot be used") {
-				t.Errorf("page does not explain:\n%s", b.last)
+			if !strings.Contains(b.Last, "cannot be used") {
+				t.Errorf("page does not explain:\n%s", b.Last)
 			}
 		})
 	}
 	for _, tc := range redirects {
 		t.Run("redirect/"+tc.name, func(t *testing.T) {
-			resp := b.get(authserver.PathAuthorize + "?" + tc.query)
+			resp := b.Get(authserver.PathAuthorize + "?" + tc.query)
 			loc := resp.Header.Get("Location")
 			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, tc.to) {
 				t.Fatalf("status %d, Location %q; want 303 to %s", resp.StatusCode, loc, tc.to)
@@ -180,7 +180,7 @@ func TestAuthorizeErrors(t *testing.T) {
 // the exact error code and issue nothing.
 func TestTokenErrors(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, openSQLite)
+	f := newFixture(t, onSQLite)
 	const cb = "https://app.example/cb"
 	pub, _ := f.app(t, false, []string{cb}, core.ScopeReadAPI, core.ScopeCredentials)
 	conf, sec := f.app(t, true, []string{cb, "https://app.example/other"}, core.ScopeReadAPI)
@@ -360,22 +360,22 @@ func TestTokenErrors(t *testing.T) {
 // TestExpiry: codes and refresh tokens expire by the injected clock.
 func TestExpiry(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, openSQLite)
+	f := newFixture(t, onSQLite)
 	const cb = "https://app.example/cb"
 	app, sec := f.app(t, true, []string{cb})
 	code := f.code(t, f.alice, app, cb, "", "")
 	_, body := f.exchange(t, app, sec, f.code(t, f.alice, app, cb, "", ""), cb, "")
 	at := body["access_token"].(string)
 
-	f.clock.advance(10*time.Minute + time.Second)
+	f.clock.Advance(10*time.Minute + time.Second)
 	if status, body := f.exchange(t, app, sec, code, cb, ""); status != 400 || body["error"] != "invalid_grant" {
 		t.Fatalf("expired code: %d %v", status, body)
 	}
-	f.clock.advance(time.Hour)
+	f.clock.Advance(time.Hour)
 	if status, _ := f.whoami(t, at); status != http.StatusUnauthorized {
 		t.Fatalf("expired access token: whoami %d", status)
 	}
-	f.clock.advance(30 * 24 * time.Hour)
+	f.clock.Advance(30 * 24 * time.Hour)
 	status, body, _ := f.postForm(t, authserver.PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {body["refresh_token"].(string)}}, app.ClientID, sec)
 	if status != 400 || body["error"] != "invalid_grant" {
 		t.Fatalf("expired refresh token: %d %v", status, body)
@@ -388,23 +388,23 @@ func TestExpiry(t *testing.T) {
 // TestCSRF: a form posted without the page's token changes nothing.
 func TestCSRF(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, openSQLite)
+	f := newFixture(t, onSQLite)
 	const cb = "https://app.example/cb"
 	app, _ := f.app(t, false, []string{cb})
 	verifier := oauth2.GenerateVerifier()
 	b := f.browser(t)
 	b.signIn("alice")
 	authURL := f.config(app, "", cb).AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))
-	if resp := b.get(authURL); resp.StatusCode != http.StatusOK {
+	if resp := b.Get(authURL); resp.StatusCode != http.StatusOK {
 		t.Fatalf("consent: %d", resp.StatusCode)
 	}
-	form := b.hidden(authserver.PathAuthorize)
+	form := b.Hidden(authserver.PathAuthorize)
 	form.Set("decision", "approve")
 
 	mallory := f.browser(t)
 	mallory.signIn(f.user(t, "mallory").Username)
-	mallory.get("/")
-	foreign := mallory.hidden("/logout").Get("csrf_token")
+	mallory.Get("/")
+	foreign := mallory.Hidden("/logout").Get("csrf_token")
 
 	for name, token := range map[string]string{"missing": "-", "empty": "", "wrong": "x" + form.Get("csrf_token")[1:], "another session's": foreign} {
 		t.Run(name, func(t *testing.T) {
@@ -417,7 +417,7 @@ func TestCSRF(t *testing.T) {
 			} else {
 				v.Set("csrf_token", token)
 			}
-			resp := b.post(authserver.PathAuthorize, v)
+			resp := b.PostForm(authserver.PathAuthorize, v)
 			if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Location") != "" {
 				t.Fatalf("consent without a valid CSRF token: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 			}
@@ -427,19 +427,19 @@ func TestCSRF(t *testing.T) {
 		t.Fatal("a grant exists after forged consent")
 	}
 	// A rejected consent did not ask again on its own: the page still asks.
-	if resp := b.get(authURL); resp.StatusCode != http.StatusOK {
+	if resp := b.Get(authURL); resp.StatusCode != http.StatusOK {
 		t.Fatalf("after forged posts, authorize = %d, want the consent page", resp.StatusCode)
 	}
 	// The real form works.
-	if resp := b.post(authserver.PathAuthorize, form); resp.StatusCode != http.StatusSeeOther {
+	if resp := b.PostForm(authserver.PathAuthorize, form); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("genuine consent: %d", resp.StatusCode)
 	}
 	// Sign-in and sign-out forms are protected too.
 	anon := f.browser(t)
-	if resp := anon.post("/login", url.Values{"username": {"alice"}, "password": {password}}); resp.StatusCode != http.StatusForbidden {
+	if resp := anon.PostForm("/login", url.Values{"username": {"alice"}, "password": {password}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("login without CSRF token: %d", resp.StatusCode)
 	}
-	if resp := b.post("/logout", url.Values{}); resp.StatusCode != http.StatusForbidden {
+	if resp := b.PostForm("/logout", url.Values{}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("logout without CSRF token: %d", resp.StatusCode)
 	}
 }
@@ -448,7 +448,7 @@ func TestCSRF(t *testing.T) {
 // codes at the verification page.
 func TestDeviceErrors(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, openSQLite)
+	f := newFixture(t, onSQLite)
 	start := func() map[string]any {
 		status, body, _ := f.postForm(t, authserver.PathDeviceCode, url.Values{"client_id": {f.cli.ClientID}, "scope": {"credentials"}}, "", "")
 		if status != 200 {
@@ -475,10 +475,10 @@ func TestDeviceErrors(t *testing.T) {
 	wantErr("first poll", status, body, "authorization_pending")
 	status, body = poll(dc)
 	wantErr("immediate second poll", status, body, "slow_down")
-	f.clock.advance(3 * time.Second) // past the original 1 s, not the new 6 s
+	f.clock.Advance(3 * time.Second) // past the original 1 s, not the new 6 s
 	status, body = poll(dc)
 	wantErr("poll after 3 s", status, body, "slow_down")
-	f.clock.advance(12 * time.Second) // the interval is now 11 s
+	f.clock.Advance(12 * time.Second) // the interval is now 11 s
 	status, body = poll(dc)
 	wantErr("poll after 12 s", status, body, "authorization_pending")
 
@@ -486,13 +486,13 @@ func TestDeviceErrors(t *testing.T) {
 	if _, err := f.eng.DecideDevice(context.Background(), alice, d["user_code"].(string), false); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.advance(time.Minute)
+	f.clock.Advance(time.Minute)
 	status, body = poll(dc)
 	wantErr("denied", status, body, "access_denied")
 
 	// Expired.
 	d = start()
-	f.clock.advance(10*time.Minute + time.Second)
+	f.clock.Advance(10*time.Minute + time.Second)
 	status, body = poll(d["device_code"].(string))
 	wantErr("expired", status, body, "expired_token")
 	if _, err := f.eng.DecideDevice(context.Background(), alice, d["user_code"].(string), true); err == nil {
@@ -509,7 +509,7 @@ func TestDeviceErrors(t *testing.T) {
 		t.Fatalf("approved poll: %d %v", status, body)
 	}
 	at := body["access_token"].(string)
-	f.clock.advance(time.Minute)
+	f.clock.Advance(time.Minute)
 	status, body = poll(d["device_code"].(string))
 	wantErr("replayed device code", status, body, "invalid_grant")
 	if s, _ := f.whoami(t, at); s != http.StatusUnauthorized {
@@ -528,11 +528,11 @@ func TestDeviceErrors(t *testing.T) {
 	b := f.browser(t)
 	b.signIn(f.user(t, "bob").Username)
 	for i := 0; i < 10; i++ {
-		if resp := b.get("/device?user_code=BCDF-GHJK"); resp.StatusCode != http.StatusBadRequest {
+		if resp := b.Get("/device?user_code=BCDF-GHJK"); resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("wrong code %d: %d", i, resp.StatusCode)
 		}
 	}
-	if resp := b.get("/device?user_code=" + url.QueryEscape(d["user_code"].(string))); resp.StatusCode != http.StatusTooManyRequests {
+	if resp := b.Get("/device?user_code=" + url.QueryEscape(d["user_code"].(string))); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("after 10 wrong codes: %d", resp.StatusCode)
 	}
 	if n := f.liveTokens(t, f.alice.ID); n != 0 {

@@ -1,8 +1,6 @@
 // Package webtest is a whole vcsauth installation for the console's tests: a real
-// HTTP server wired as cmd/vcsauth/serve.go wires one (SQLite store, identity,
-// authorization server, upstream engine, pages, OAuth endpoints, upstream flow
-// routes, the shared middleware), with people and an organization in it, and a
-// fake Git provider (forgetest) to link accounts at.
+// HTTP server wired by app.New as `vcsauth serve` wires one (apptest), with people
+// and an organization in it, and a fake Git provider (forgetest) to link accounts at.
 //
 // The HTTP-level tests of internal/web and the browser tests (browsertest) both
 // start from it, so both drive the same wiring.
@@ -10,29 +8,20 @@ package webtest
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
-	"regexp"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/vcsauth/vcsauth/internal/api/native"
+	"github.com/vcsauth/vcsauth/internal/app"
+	"github.com/vcsauth/vcsauth/internal/app/apptest"
 	"github.com/vcsauth/vcsauth/internal/authserver"
-	"github.com/vcsauth/vcsauth/internal/authserver/oauthhttp"
 	"github.com/vcsauth/vcsauth/internal/connect"
 	"github.com/vcsauth/vcsauth/internal/core"
 	"github.com/vcsauth/vcsauth/internal/forge/forgetest"
-	"github.com/vcsauth/vcsauth/internal/httpx"
 	"github.com/vcsauth/vcsauth/internal/identity"
 	"github.com/vcsauth/vcsauth/internal/secret"
-	"github.com/vcsauth/vcsauth/internal/server"
 	"github.com/vcsauth/vcsauth/internal/store/sqlstore"
 	"github.com/vcsauth/vcsauth/internal/web"
 )
@@ -46,6 +35,7 @@ const TOTPSecret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 // Env is one installation.
 type Env struct {
 	T        testing.TB
+	App      *apptest.Server
 	URL      string // the server's base URL, also its external URL
 	Server   *httptest.Server
 	Handler  http.Handler
@@ -69,70 +59,22 @@ type Env struct {
 }
 
 // Keys is the keyring of every Env.
-func Keys() *secret.Keyring {
-	kr, err := secret.ParseKeys("k1:"+strings.Repeat("C", 43)+"=", nil)
-	if err != nil {
-		panic(err)
-	}
-	return kr
-}
+func Keys() *secret.Keyring { return apptest.Keys }
 
 // New starts an installation; it stops when the test ends.
 func New(t testing.TB) *Env {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "vcsauth.db"), sqlstore.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.DiscardHandler)
-
-	// The server listens before anything is built: the external URL is its address.
-	srv := httptest.NewUnstartedServer(nil)
-	e := &Env{T: t, URL: "http://" + srv.Listener.Addr().String(), Server: srv, Store: st}
-	keys := Keys()
+	clock := &Clock{}
 	// A high failure limit: tests sign in many times, some of them wrongly.
-	e.Identity = identity.New(st, keys, identity.Options{Log: log, MaxLoginFailures: 1000})
-	if e.Auth, err = authserver.New(authserver.Options{Store: st, Identity: e.Identity, Issuer: e.URL, Log: log}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Auth.EnsureBuiltIn(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.Clock = &Clock{}
-	if e.Connect, err = connect.New(st, keys, e.Identity, connect.Options{ExternalURL: e.URL, Log: log, Now: e.Clock.Now,
-		ProviderTimeout: 10 * time.Second, RefreshJitter: -1}); err != nil {
-		t.Fatal(err)
-	}
-	if e.Site, err = web.New(web.Options{Identity: e.Identity, Accounts: e.Identity, Apps: e.Auth, Upstream: e.Connect,
-		ExternalURL: e.URL, Log: log}); err != nil {
-		t.Fatal(err)
-	}
-	oauth, err := oauthhttp.New(oauthhttp.Options{Engine: e.Auth, Site: e.Site, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	e.Site.Register(mux)
-	oauth.Register(mux)
-	native.Register(mux, e.Connect, httpx.Authenticate(e.Identity), native.Options{Site: e.Site, Log: log})
-	e.Handler = server.Handler(mux, server.HandlerOptions{Logger: log})
-	srv.Config.Handler = e.Handler
-	srv.Start()
-	t.Cleanup(srv.Close)
-
-	sys := identity.System()
-	mk := func(u identity.NewUser) core.User {
-		user, err := e.Identity.CreateUser(ctx, sys, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return user
-	}
-	e.Root = mk(identity.NewUser{Username: "root", Password: Password, Email: "root@example.com", SiteAdmin: true})
-	e.Alice = mk(identity.NewUser{Username: "alice", Password: Password, Email: "alice@example.com", TOTPSecret: TOTPSecret})
-	e.Bob = mk(identity.NewUser{Username: "bob", Password: Password})
+	a := apptest.Start(t, apptest.Options{Identity: identity.Options{MaxLoginFailures: 1000},
+		App: app.Deps{Connect: connect.Options{Now: clock.Now, ProviderTimeout: 10 * time.Second, RefreshJitter: -1}}})
+	e := &Env{T: t, App: a, URL: a.URL, Server: a.HTTP, Handler: a.Handler(), Store: a.Store, Identity: a.Identity,
+		Auth: a.Auth, Connect: a.Connect, Site: a.Site, Clock: clock}
+	e.Root = a.CreateUser(t, identity.NewUser{Username: "root", Password: Password, Email: "root@example.com", SiteAdmin: true})
+	e.Alice = a.CreateUser(t, identity.NewUser{Username: "alice", Password: Password, Email: "alice@example.com", TOTPSecret: TOTPSecret})
+	e.Bob = a.CreateUser(t, identity.NewUser{Username: "bob", Password: Password})
+	ctx, sys := context.Background(), identity.System()
+	var err error
 	if e.Org, err = e.Identity.CreateOrg(ctx, sys, "acme", "root"); err != nil {
 		t.Fatal(err)
 	}
@@ -152,13 +94,7 @@ func New(t testing.TB) *Env {
 }
 
 // Clock is the real time plus an offset that tests move forward.
-type Clock struct{ offset atomic.Int64 }
-
-// Now is the clock's reading.
-func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+type Clock = apptest.Clock
 
 // Principal is u acting through the console.
 func Principal(u core.User) core.Principal {
@@ -169,15 +105,7 @@ func Principal(u core.User) core.Principal {
 // fake's registered redirect URI at the client's callback URL.
 func (e *Env) AddClient(name string) core.OAuthClient {
 	e.T.Helper()
-	f := e.Fake
-	kind, http, api, key, sec := f.Kind, f.HTTPURL(), f.APIURL(), f.ClientID, f.ClientSecret
-	oc, err := e.Connect.CreateClient(context.Background(), Principal(e.Alice), "acme",
-		connect.ClientInput{Name: &name, Kind: &kind, HTTPURL: &http, APIURL: &api, Key: &key, Secret: &sec})
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	e.UseClient(oc)
-	return oc
+	return e.App.ForgeClient(e.T, e.Fake, Principal(e.Alice), "acme", name, nil)
 }
 
 // UseClient makes the fake's registered redirect URI oc's callback URL.
@@ -192,63 +120,15 @@ func TOTP(t time.Time) string {
 	return secret.TOTPCode(seed, t)
 }
 
-// Client is a person's HTTP client with a cookie jar: a browser without
-// JavaScript, which does not follow redirects on its own.
+// Client is a person's browser (apptest.Browser) in the installation.
 type Client struct {
-	T    testing.TB
-	Env  *Env
-	HTTP *http.Client
-	// Last is the body of the last response.
-	Last string
+	*apptest.Browser
+	Env *Env
 }
 
 // NewClient returns a client without a session.
 func (e *Env) NewClient(t testing.TB) *Client {
-	jar, _ := cookiejar.New(nil)
-	return &Client{T: t, Env: e, HTTP: &http.Client{Jar: jar, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-// Do sends a request; form, when not nil, is posted url-encoded.
-func (c *Client) Do(method, path string, form url.Values) *http.Response {
-	c.T.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, c.Env.URL+path, body)
-	if err != nil {
-		c.T.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		c.T.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	c.Last = string(raw)
-	return resp
-}
-
-// Get is Do("GET", path, nil).
-func (c *Client) Get(path string) *http.Response {
-	c.T.Helper()
-	return c.Do("GET", path, nil)
-}
-
-var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-
-// CSRF is the CSRF token in the last page.
-func (c *Client) CSRF() string {
-	c.T.Helper()
-	m := csrfRE.FindStringSubmatch(c.Last)
-	if m == nil {
-		c.T.Fatalf("no CSRF token in the page:\n%s", c.Last)
-	}
-	return m[1]
+	return &Client{Browser: apptest.NewBrowser(t, e.URL), Env: e}
 }
 
 // Post loads page (for its CSRF token), then posts form to path.

@@ -1,7 +1,5 @@
 // Package servicestagetest runs a whole vcsauth for the ServiceStage dialect's
-// tests — store, identity, upstream engine, web site, the native flow routes and the
-// ServiceStage routes with AK/SK signatures, behind the shared middleware, as
-// `vcsauth serve` wires them — on an httptest server, with an organization, people
+// tests, wired as `vcsauth serve` wires it (apptest), with an organization, people
 // and projects in it, and helpers to register forgetest fakes as OAuth clients,
 // issue tokens and access keys, and play the browser through a flow.
 //
@@ -23,19 +21,15 @@ import (
 	"time"
 
 	"github.com/vcsauth/vcsauth/internal/akskauth"
-	"github.com/vcsauth/vcsauth/internal/api/native"
 	"github.com/vcsauth/vcsauth/internal/api/servicestage"
+	"github.com/vcsauth/vcsauth/internal/app"
+	"github.com/vcsauth/vcsauth/internal/app/apptest"
 	"github.com/vcsauth/vcsauth/internal/connect"
 	"github.com/vcsauth/vcsauth/internal/core"
 	"github.com/vcsauth/vcsauth/internal/forge/forgetest"
-	"github.com/vcsauth/vcsauth/internal/httpx"
 	"github.com/vcsauth/vcsauth/internal/identity"
-	"github.com/vcsauth/vcsauth/internal/secret"
-	"github.com/vcsauth/vcsauth/internal/server"
 	"github.com/vcsauth/vcsauth/internal/store"
 	"github.com/vcsauth/vcsauth/internal/store/sqlstore"
-	"github.com/vcsauth/vcsauth/internal/store/storetest"
-	"github.com/vcsauth/vcsauth/internal/web"
 )
 
 // Options configure Start.
@@ -51,6 +45,7 @@ type Options struct {
 
 // Server is a running vcsauth.
 type Server struct {
+	App      *apptest.Server
 	URL      string
 	HTTP     *httptest.Server
 	Store    *sqlstore.Store
@@ -66,103 +61,26 @@ type Server struct {
 }
 
 // Keys is the keyring of every test server.
-var Keys = func() *secret.Keyring {
-	kr, err := secret.ParseKeys("k1:"+strings.Repeat("D", 43)+"=", nil)
-	if err != nil {
-		panic(err)
-	}
-	return kr
-}()
+var Keys = apptest.Keys
 
 // Start runs a vcsauth until the test ends.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	if o.Dialect == "" {
-		o.Dialect = "sqlite"
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	st, err := sqlstore.Open(context.Background(), storetest.FreshURL(t, o.Dialect), sqlstore.Options{Migrate: true, MaxConns: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	s := &Server{Store: st}
-	var handler http.Handler = http.NotFoundHandler()
-	s.HTTP = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	t.Cleanup(s.HTTP.Close)
-	s.URL = s.HTTP.URL
-
-	s.Identity = identity.New(st, Keys, identity.Options{Now: o.Now})
-	if s.Engine, err = connect.New(st, Keys, s.Identity, connect.Options{ExternalURL: s.URL, Now: o.Now, RefreshJitter: -1}); err != nil {
-		t.Fatal(err)
-	}
-	site, err := web.New(web.Options{Identity: s.Identity, ExternalURL: s.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Verifier, err = akskauth.New(akskauth.Options{Keys: st, Keyring: Keys, Users: s.Identity, Now: o.Now, Replay: o.Replay}); err != nil {
-		t.Fatal(err)
-	}
-	apiAuth := httpx.Authenticate(s.Identity)
-	mux := http.NewServeMux()
-	site.Register(mux)
-	native.Register(mux, s.Engine, apiAuth, native.Options{Site: site})
-	servicestage.Register(mux, s.Engine, apiAuth, servicestage.Options{Signatures: s.Verifier.Resolver(), ReturnURL: o.ReturnURL})
-	handler = server.Handler(mux, server.HandlerOptions{})
-
-	ctx := context.Background()
-	now := o.Now().UTC().Truncate(time.Microsecond)
-	mkUser := func(name string) core.Principal {
-		u := core.User{ID: "user-" + name, Username: name, PasswordHash: "$argon2id$unused", CreatedAt: now, UpdatedAt: now}
-		if err := st.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		return core.Principal{User: u, Method: core.AuthToken, Scopes: []string{core.ScopeAPI}}
-	}
-	mkOrg := func(name string) core.Organization {
-		org := core.Organization{ID: "org-" + name, Name: name, CreatedAt: now, UpdatedAt: now}
-		if err := st.CreateOrg(ctx, org); err != nil {
-			t.Fatal(err)
-		}
-		return org
-	}
-	member := func(org core.Organization, p core.Principal, r core.Role) {
-		if err := st.PutMembership(ctx, core.Membership{OrgID: org.ID, UserID: p.User.ID, Role: r, CreatedAt: now}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mkProject := func(id string, org core.Organization, name string) core.Project {
-		p := core.Project{ID: id, OrgID: org.ID, Name: name, CreatedAt: now, UpdatedAt: now}
-		if err := st.CreateProject(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	s.Org = mkOrg("acme")
-	other := mkOrg("other")
-	s.Admin, s.Alice, s.Bob, s.Outsider = mkUser("admin"), mkUser("alice"), mkUser("bob"), mkUser("outsider")
-	member(s.Org, s.Admin, core.RoleAdmin)
-	member(s.Org, s.Alice, core.RoleMember)
-	member(s.Org, s.Bob, core.RoleMember)
-	member(other, s.Outsider, core.RoleOwner)
-	s.Project = mkProject("prj-web", s.Org, "web")
-	s.OtherProject = mkProject("prj-elsewhere", other, "elsewhere")
+	a := apptest.Start(t, apptest.Options{Dialect: o.Dialect, Identity: identity.Options{Now: o.Now}, App: app.Deps{Now: o.Now,
+		Connect:      connect.Options{RefreshJitter: -1},
+		ServiceStage: servicestage.Options{ReturnURL: o.ReturnURL},
+		Signatures:   akskauth.Options{Replay: o.Replay}}})
+	s := &Server{App: a, URL: a.URL, HTTP: a.HTTP, Store: a.Store, Identity: a.Identity, Engine: a.Connect, Verifier: a.Verifier}
+	n := a.PutTenants(t)
+	s.Org, s.Project, s.Admin, s.Alice, s.Bob, s.Outsider = n.Org, n.Project, n.Admin, n.Alice, n.Bob, n.Outsider
+	s.OtherProject = a.PutProject(t, core.Project{ID: "prj-elsewhere", OrgID: n.Other.ID, Name: "elsewhere"})
 	return s
 }
 
 // Token issues p a personal access token with scopes (api when none).
 func (s *Server) Token(t testing.TB, p core.Principal, scopes ...string) string {
 	t.Helper()
-	if len(scopes) == 0 {
-		scopes = []string{core.ScopeAPI}
-	}
-	text, _, err := s.Identity.CreatePersonalToken(context.Background(), identity.System(), p.User.ID, identity.NewToken{Note: "test", Scopes: scopes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return text
+	return s.App.Token(t, p.User.ID, "test", scopes...)
 }
 
 // AccessKey makes p an access-key pair, as `vcsauth admin access-key create` does.
@@ -179,17 +97,7 @@ func (s *Server) AccessKey(t testing.TB, p core.Principal) (ak, sk string) {
 // by mod), and points the fake's registered redirect URI at the client's callback.
 func (s *Server) Client(t testing.TB, fake *forgetest.Server, mod func(*connect.ClientInput)) core.OAuthClient {
 	t.Helper()
-	kind, name, h, a, key, sec := fake.Kind, "fake "+string(fake.Kind), fake.HTTPURL(), fake.APIURL(), fake.ClientID, fake.ClientSecret
-	in := connect.ClientInput{Kind: &kind, Name: &name, HTTPURL: &h, APIURL: &a, Key: &key, Secret: &sec}
-	if mod != nil {
-		mod(&in)
-	}
-	oc, err := s.Engine.CreateClient(context.Background(), s.Admin, s.Org.Name, in)
-	if err != nil {
-		t.Fatalf("CreateClient: %v", err)
-	}
-	fake.RedirectURI = s.Engine.CallbackURL(oc)
-	return oc
+	return s.App.ForgeClient(t, fake, s.Admin, s.Org.Name, "fake "+string(fake.Kind), mod)
 }
 
 // Connections reads the project's connections straight from the store.
@@ -209,11 +117,7 @@ func (s *Server) Secret(t testing.TB, c core.Connection) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := Keys.OpenString(got.AccessToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return text
+	return s.App.Open(t, got.AccessToken)
 }
 
 var (
