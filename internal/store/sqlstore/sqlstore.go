@@ -9,8 +9,10 @@
 package sqlstore
 
 import (
+	containerlist "container/list"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -137,11 +139,13 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	// IMMEDIATE: every transaction takes the write lock when it begins, so a
 	// read-modify-write cannot lose an update and never fails half-way with BUSY.
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	conn, err := sqlite.NewConnector("file:" + path + "?" + q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("database: sqlite %s: %w", path, err)
 	}
-	// WAL lets readers run beside one writer; writers queue on busy_timeout.
+	db := sql.OpenDB(stmtCachingConnector{Connector: conn, gate: make(writeGate, 1)})
+	// WAL lets readers run beside one writer; this process's writers queue on the
+	// write gate (see writeGate), other processes' on busy_timeout.
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -346,4 +350,323 @@ func affected(res sql.Result, err error) error {
 		return core.ErrNotFound
 	}
 	return nil
+}
+
+// ---- SQLite connections: statement cache and write queue ----------------------------
+//
+// modernc's SQLite parses and plans the text of every query it is given unprepared,
+// and that costs more than running it: an UPDATE of a token spends about 60% of its
+// time in the parser, LookupToken about 75% (see BenchmarkLookupToken). Every SQLite
+// connection therefore keeps its most recently used statements prepared, keyed by
+// their text, and runs each query through one when it can: the SQL stays as it is
+// written at each call site, and every query gains, in transactions too. pgx keeps a
+// statement cache of its own per connection, so PostgreSQL needs none of this.
+
+// stmtCacheSize bounds the statements one connection keeps prepared. The store has
+// about a hundred distinct query texts; the hot ones stay, texts that vary (pages,
+// IN lists) come and go.
+const stmtCacheSize = 96
+
+// stmtCachingConnector opens SQLite connections that keep their statements prepared
+// and queue their writes on gate.
+type stmtCachingConnector struct {
+	driver.Connector
+	gate writeGate
+}
+
+func (c stmtCachingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	dc, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sc, ok := dc.(sqliteConn)
+	if !ok {
+		return dc, nil // not what this cache was written for: run without it
+	}
+	return &cachingConn{sqliteConn: sc, stmts: map[string]*containerlist.Element{}, lru: containerlist.New(), gate: c.gate}, nil
+}
+
+// sqliteConn is what modernc's connections implement and database/sql looks for; a
+// cachingConn forwards all of it.
+type sqliteConn interface {
+	driver.Conn
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.Pinger
+	driver.SessionResetter
+	driver.Validator
+}
+
+// cachedStmt is a prepared statement of a connection. busy is set while rows of it
+// are open: a statement runs one query at a time, so a query with the same text that
+// comes meanwhile (in a transaction, while the rows of the first are being read) runs
+// unprepared. database/sql never uses a connection from two goroutines at once, so
+// none of this needs a lock.
+type cachedStmt struct {
+	query   string
+	st      sqliteStmt
+	busy    bool
+	evicted bool // closed when its rows close
+}
+
+type sqliteStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
+}
+
+type cachingConn struct {
+	sqliteConn
+	stmts map[string]*containerlist.Element // query → element of lru holding its *cachedStmt
+	lru   *containerlist.List               // most recently used first
+	gate  writeGate
+	inTx  bool   // a transaction is open: it holds the gate already
+	endTx func() // gives the transaction's gate back, once
+}
+
+// stmt returns the prepared statement of query, preparing it if need be, or nil
+// when it is in use or cannot be prepared (the query then runs unprepared and
+// reports its own error).
+func (c *cachingConn) stmt(ctx context.Context, query string) *cachedStmt {
+	if e, ok := c.stmts[query]; ok {
+		c.lru.MoveToFront(e)
+		cs := e.Value.(*cachedStmt)
+		if cs.busy {
+			return nil
+		}
+		return cs
+	}
+	ds, err := c.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	st, ok := ds.(sqliteStmt)
+	if !ok {
+		ds.Close()
+		return nil
+	}
+	cs := &cachedStmt{query: query, st: st}
+	c.stmts[query] = c.lru.PushFront(cs)
+	for c.lru.Len() > stmtCacheSize {
+		c.evict(c.lru.Back())
+	}
+	return cs
+}
+
+func (c *cachingConn) evict(e *containerlist.Element) {
+	cs := e.Value.(*cachedStmt)
+	c.lru.Remove(e)
+	delete(c.stmts, cs.query)
+	cs.evicted = true
+	if !cs.busy {
+		cs.st.Close()
+	}
+}
+
+// dropAfterError forgets a statement whose run failed: a rare event (a constraint,
+// a cancelled context, a schema change), after which a fresh statement is the
+// safest course.
+func (c *cachingConn) dropAfterError(cs *cachedStmt) {
+	if e, ok := c.stmts[cs.query]; ok && e.Value == cs {
+		c.evict(e)
+	}
+}
+
+// SQLite lets one connection write at a time. When another holds the lock, a writer
+// is put to sleep by the busy handler for 1, 2, 5, 10, 15, 20, 25 … ms before it tries
+// again, however soon the lock is free: under concurrent writes (every code exchange
+// and refresh writes) most of the time goes to sleeping, and who gets the lock next
+// is a lottery, so the slowest requests wait hundreds of milliseconds. Instead, the
+// writes of this process queue on gate, first come first served: a transaction (they
+// all begin IMMEDIATE, that is as writers) holds it from BEGIN to COMMIT, a statement
+// that writes outside one for as long as it runs. The busy handler is left for other
+// processes (admin commands). Reads do not queue: WAL lets them run beside the writer.
+//
+// A writer that cannot have the gate within busyWait goes on without it, into the
+// busy handler as before: code that writes on a second connection while its own
+// transaction holds the gate fails after the busy timeout as it always did, rather
+// than waiting forever.
+
+// writeGate is a lock with a timeout: a channel with room for one.
+type writeGate chan struct{}
+
+// busyWait is how long a writer queues on the gate: the busy_timeout.
+const busyWait = 10 * time.Second
+
+// enter takes the gate and returns what gives it back; after busyWait, or once ctx
+// ends, it returns without it (and what it returns does nothing).
+func (g writeGate) enter(ctx context.Context) (release func()) {
+	select {
+	case g <- struct{}{}:
+		return g.leave
+	default:
+	}
+	t := time.NewTimer(busyWait)
+	defer t.Stop()
+	select {
+	case g <- struct{}{}:
+		return g.leave
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return func() {}
+}
+
+func (g writeGate) leave() { <-g }
+
+// writes reports whether a statement run as a query writes: an INSERT, UPDATE,
+// DELETE or REPLACE with RETURNING. (Taking the gate for a read would only make it
+// wait; missing a write would only leave it to the busy handler.)
+func writes(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n")
+	if len(q) < 6 {
+		return false
+	}
+	switch strings.ToUpper(q[:6]) {
+	case "INSERT", "UPDATE", "DELETE", "REPLAC":
+		return true
+	}
+	return false
+}
+
+func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	release := c.gate.enter(ctx)
+	tx, err := c.sqliteConn.BeginTx(ctx, opts)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	c.inTx = true
+	c.endTx = func() {
+		if c.inTx {
+			c.inTx = false
+			release()
+		}
+	}
+	return &gatedTx{Tx: tx, done: c.endTx}, nil
+}
+
+// gatedTx gives the gate back when the transaction ends.
+type gatedTx struct {
+	driver.Tx
+	done func()
+}
+
+func (t *gatedTx) Commit() error {
+	defer t.done()
+	return t.Tx.Commit()
+}
+
+func (t *gatedTx) Rollback() error {
+	defer t.done()
+	return t.Tx.Rollback()
+}
+
+func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if !c.inTx {
+		defer c.gate.enter(ctx)()
+	}
+	cs := c.stmt(ctx, query)
+	if cs == nil {
+		return c.sqliteConn.ExecContext(ctx, query, args)
+	}
+	res, err := cs.st.ExecContext(ctx, args)
+	if err != nil {
+		c.dropAfterError(cs)
+	}
+	return res, err
+}
+
+func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	release := func() {}
+	if !c.inTx && writes(query) {
+		release = c.gate.enter(ctx) // until the rows close: the statement runs until then
+	}
+	cs := c.stmt(ctx, query)
+	var (
+		rows driver.Rows
+		err  error
+	)
+	if cs == nil {
+		rows, err = c.sqliteConn.QueryContext(ctx, query, args)
+	} else if rows, err = cs.st.QueryContext(ctx, args); err != nil {
+		c.dropAfterError(cs)
+	}
+	if err != nil {
+		release()
+		return nil, err
+	}
+	sr, ok := rows.(sqliteRows)
+	if !ok {
+		// Never expected of modernc; then nothing is cached or queued any more.
+		release()
+		if cs != nil {
+			c.dropAfterError(cs)
+		}
+		return rows, nil
+	}
+	if cs != nil {
+		cs.busy = true
+	}
+	return &cachedRows{sqliteRows: sr, conn: c, cs: cs, release: release}, nil
+}
+
+// Close finalizes the connection's statements, then closes it. A transaction still
+// open dies with the connection (SQLite rolls it back): its gate is given back.
+func (c *cachingConn) Close() error {
+	if c.inTx {
+		c.endTx()
+	}
+	for e := c.lru.Front(); e != nil; e = e.Next() {
+		cs := e.Value.(*cachedStmt)
+		cs.evicted = true
+		if !cs.busy {
+			cs.st.Close()
+		}
+	}
+	c.stmts, c.lru = nil, containerlist.New()
+	return c.sqliteConn.Close()
+}
+
+// sqliteRows is what modernc's rows implement (ColumnTypes uses the rest).
+type sqliteRows interface {
+	driver.Rows
+	driver.RowsColumnTypeDatabaseTypeName
+	driver.RowsColumnTypeLength
+	driver.RowsColumnTypeNullable
+	driver.RowsColumnTypePrecisionScale
+	driver.RowsColumnTypeScanType
+}
+
+// cachedRows are the rows of a query; closing them (which resets or finalizes the
+// statement) frees its cached statement, if it had one, for the next query, and
+// gives back the gate, if it held it.
+type cachedRows struct {
+	sqliteRows
+	conn    *cachingConn
+	cs      *cachedStmt // nil: an unprepared query
+	release func()
+	closed  bool
+}
+
+func (r *cachedRows) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	err := r.sqliteRows.Close()
+	r.release()
+	if r.cs == nil {
+		return err
+	}
+	r.cs.busy = false
+	switch {
+	case r.cs.evicted:
+		r.cs.st.Close()
+	case err != nil:
+		r.conn.dropAfterError(r.cs)
+	}
+	return err
 }
