@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"time"
 
 	"github.com/vcsauth/vcsauth/internal/app"
 	"github.com/vcsauth/vcsauth/internal/config"
@@ -36,7 +37,9 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		// MiB more (BENCHMARKS.md). An operator's GOGC wins.
 		debug.SetGCPercent(400)
 	}
-	log := newLogger(e.stderr)
+	logs := newLogBuffer(e.stderr, 100*time.Millisecond)
+	defer logs.Close()
+	log := newLogger(logs)
 	d, err := openDeps(ctx, c.Store, e, log)
 	if err != nil {
 		return err
@@ -60,6 +63,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 
 	if c.Dev {
+		logs.Flush()
 		if err := seedDev(ctx, d, e); err != nil {
 			ln.Close()
 			return fmt.Errorf("dev: %w", err)
@@ -77,7 +81,10 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		Listener: ln,
 		Handler:  a.Handler(),
 		Logger:   log,
-		OnListen: func(url string) { fmt.Fprintf(e.stderr, "listening on %s\n", url) },
+		OnListen: func(url string) {
+			logs.Flush() // keep what was logged before it above the line scripts wait for
+			fmt.Fprintf(e.stderr, "listening on %s\n", url)
+		},
 	})
 	if errors.Is(err, context.DeadlineExceeded) {
 		// The drain ran out of time and cut the last connections: that is still an
