@@ -97,17 +97,7 @@ type Services struct {
 // NewServices is Azure DevOps Services with its own OAuth at vsspsURL (empty:
 // https://app.vssps.visualstudio.com; tests give the fake's).
 func NewServices(webURL, vsspsURL string) (*Services, error) {
-	if webURL == "" {
-		webURL = WebURL
-	}
-	if vsspsURL == "" {
-		vsspsURL = VSSPSURL
-	}
-	w, err := provider.ParseBaseURL("http_url", webURL)
-	if err != nil {
-		return nil, err
-	}
-	a, err := provider.ParseBaseURL("api_url", vsspsURL)
+	w, a, err := provider.BaseURLs(webURL, vsspsURL, WebURL, provider.Fixed(VSSPSURL))
 	if err != nil {
 		return nil, err
 	}
@@ -281,14 +271,7 @@ type Server struct {
 // NewServer is the Azure DevOps Server collection at webURL (for example
 // https://ado.example.com/DefaultCollection); the API defaults to the same URL.
 func NewServer(webURL, apiURL string) (*Server, error) {
-	w, err := provider.ParseBaseURL("http_url", webURL)
-	if err != nil {
-		return nil, err
-	}
-	if apiURL == "" {
-		apiURL = w
-	}
-	a, err := provider.ParseBaseURL("api_url", apiURL)
+	w, a, err := provider.BaseURLs(webURL, apiURL, "", provider.Under(""))
 	if err != nil {
 		return nil, err
 	}

@@ -77,17 +77,7 @@ type Cloud struct {
 // NewCloud is Bitbucket Cloud; empty URLs take the hosted defaults (tests give the
 // fake's).
 func NewCloud(webURL, apiURL string) (*Cloud, error) {
-	if webURL == "" {
-		webURL = WebURL
-	}
-	if apiURL == "" {
-		apiURL = APIURL
-	}
-	w, err := provider.ParseBaseURL("http_url", webURL)
-	if err != nil {
-		return nil, err
-	}
-	a, err := provider.ParseBaseURL("api_url", apiURL)
+	w, a, err := provider.BaseURLs(webURL, apiURL, WebURL, provider.Fixed(APIURL))
 	if err != nil {
 		return nil, err
 	}
@@ -180,14 +170,7 @@ type DataCenter struct {
 // NewDataCenter is the Bitbucket Server / Data Center at webURL. The API base
 // defaults to webURL (REST paths are /rest/api/latest/…).
 func NewDataCenter(kind core.ProviderKind, webURL, apiURL string) (*DataCenter, error) {
-	w, err := provider.ParseBaseURL("http_url", webURL)
-	if err != nil {
-		return nil, err
-	}
-	if apiURL == "" {
-		apiURL = w
-	}
-	a, err := provider.ParseBaseURL("api_url", apiURL)
+	w, a, err := provider.BaseURLs(webURL, apiURL, "", provider.Under(""))
 	if err != nil {
 		return nil, err
 	}

@@ -39,14 +39,7 @@ type Provider struct {
 
 // New is the Gitea at webURL (required); the API defaults to {webURL}/api/v1.
 func New(webURL, apiURL string) (*Provider, error) {
-	w, err := provider.ParseBaseURL("http_url", webURL)
-	if err != nil {
-		return nil, err
-	}
-	if apiURL == "" {
-		apiURL = w + "/api/v1"
-	}
-	a, err := provider.ParseBaseURL("api_url", apiURL)
+	w, a, err := provider.BaseURLs(webURL, apiURL, "", provider.Under("/api/v1"))
 	if err != nil {
 		return nil, err
 	}

@@ -47,17 +47,7 @@ type Provider struct {
 
 // New is gitee.com; empty URLs take the hosted defaults (tests give the fake's).
 func New(webURL, apiURL string) (*Provider, error) {
-	if webURL == "" {
-		webURL = WebURL
-	}
-	if apiURL == "" {
-		apiURL = APIURL
-	}
-	w, err := provider.ParseBaseURL("http_url", webURL)
-	if err != nil {
-		return nil, err
-	}
-	a, err := provider.ParseBaseURL("api_url", apiURL)
+	w, a, err := provider.BaseURLs(webURL, apiURL, WebURL, provider.Fixed(APIURL))
 	if err != nil {
 		return nil, err
 	}

@@ -70,38 +70,26 @@ type Provider struct {
 // New is github.com, or a GitHub-compatible address given explicitly (tests); empty
 // URLs take the hosted defaults.
 func New(webURL, apiURL string) (*Provider, error) {
-	if webURL == "" {
-		webURL = WebURL
+	w, a, err := provider.BaseURLs(webURL, apiURL, WebURL, provider.Fixed(APIURL))
+	if err != nil {
+		return nil, err
 	}
-	if apiURL == "" {
-		apiURL = APIURL
-	}
-	return build(core.ProviderGitHub, webURL, apiURL, true)
+	return build(core.ProviderGitHub, w, a, true)
 }
 
 // Enterprise is a GitHub Enterprise Server at webURL; its API defaults to
 // {webURL}/api/v3.
 // https://docs.github.com/en/enterprise-server@latest/rest/quickstart
 func Enterprise(webURL, apiURL string) (*Provider, error) {
-	w, err := provider.ParseBaseURL("http_url", webURL)
+	w, a, err := provider.BaseURLs(webURL, apiURL, "", provider.Under("/api/v3"))
 	if err != nil {
 		return nil, err
 	}
-	if apiURL == "" {
-		apiURL = w + "/api/v3"
-	}
-	return build(core.ProviderGitHubEnterprise, w, apiURL, false)
+	return build(core.ProviderGitHubEnterprise, w, a, false)
 }
 
-func build(kind core.ProviderKind, webURL, apiURL string, pkce bool) (*Provider, error) {
-	w, err := provider.ParseBaseURL("http_url", webURL)
-	if err != nil {
-		return nil, err
-	}
-	a, err := provider.ParseBaseURL("api_url", apiURL)
-	if err != nil {
-		return nil, err
-	}
+// build makes the provider from validated addresses.
+func build(kind core.ProviderKind, w, a string, pkce bool) (*Provider, error) {
 	display, extra := "GitHub", []string{"ssh.github.com"} // SSH over port 443
 	if kind == core.ProviderGitHubEnterprise {
 		display, extra = "GitHub Enterprise", nil

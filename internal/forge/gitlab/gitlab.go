@@ -52,17 +52,11 @@ type Provider struct {
 // New is the GitLab of the given kind at webURL; the API defaults to
 // {webURL}/api/v4. For gitlab_hosted, an empty webURL means gitlab.com.
 func New(kind core.ProviderKind, webURL, apiURL string) (*Provider, error) {
-	if webURL == "" && kind == core.ProviderGitLabHosted {
-		webURL = WebURL
+	defaultWeb := ""
+	if kind == core.ProviderGitLabHosted {
+		defaultWeb = WebURL
 	}
-	w, err := provider.ParseBaseURL("http_url", webURL)
-	if err != nil {
-		return nil, err
-	}
-	if apiURL == "" {
-		apiURL = w + "/api/v4"
-	}
-	a, err := provider.ParseBaseURL("api_url", apiURL)
+	w, a, err := provider.BaseURLs(webURL, apiURL, defaultWeb, provider.Under("/api/v4"))
 	if err != nil {
 		return nil, err
 	}

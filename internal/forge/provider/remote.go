@@ -41,6 +41,32 @@ func ParseBaseURL(field, raw string) (string, error) {
 	return u.String(), nil
 }
 
+// BaseURLs validates a provider's web and API addresses as an admin typed them. An
+// empty webURL takes defaultWeb (pass "" for self-hosted kinds: the address is then
+// required); an empty apiURL is defaultAPI of the validated web address, so a
+// self-hosted API can default to a path under it and a hosted one to a constant.
+func BaseURLs(webURL, apiURL, defaultWeb string, defaultAPI func(web string) string) (web, api string, err error) {
+	if webURL == "" {
+		webURL = defaultWeb
+	}
+	if web, err = ParseBaseURL("http_url", webURL); err != nil {
+		return "", "", err
+	}
+	if apiURL == "" {
+		apiURL = defaultAPI(web)
+	}
+	if api, err = ParseBaseURL("api_url", apiURL); err != nil {
+		return "", "", err
+	}
+	return web, api, nil
+}
+
+// Fixed returns a defaultAPI for BaseURLs that is always url (hosted providers).
+func Fixed(url string) func(string) string { return func(string) string { return url } }
+
+// Under returns a defaultAPI for BaseURLs that is path under the web address.
+func Under(path string) func(string) string { return func(web string) string { return web + path } }
+
 // MatchRemote reports whether a git remote URL points at the provider whose web
 // address is webURL (or at one of extraHosts).
 //
