@@ -145,6 +145,18 @@ func upCond(w *where, cond string, arg any) {
 	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(w.args))))
 }
 
+// upAvailableToUser is OAuthClientFilter.AvailableToUser's condition ("?" the user):
+// two index-served sets of ids rather than an OR over every client. The
+// organization-scoped clients of the user's organizations come from memberships_user
+// and oauth_clients_org; the clients listing a project of theirs from
+// memberships_user, projects' (org_id, name) and oauth_client_projects_project.
+const upAvailableToUser = `c.id IN (SELECT oc.id FROM memberships m JOIN oauth_clients oc ON oc.org_id = m.org_id
+		WHERE m.user_id = ? AND oc.organization_scoped
+	UNION SELECT ocp.oauth_client_id FROM memberships m
+		JOIN projects pr ON pr.org_id = m.org_id
+		JOIN oauth_client_projects ocp ON ocp.project_id = pr.id
+		WHERE m.user_id = ?)`
+
 // ListOAuthClients returns the clients f selects, oldest first, and how many there are
 // in all.
 func (s *Store) ListOAuthClients(ctx context.Context, f store.OAuthClientFilter, p store.Page) ([]core.OAuthClient, int, error) {
@@ -158,11 +170,7 @@ func (s *Store) ListOAuthClients(ctx context.Context, f store.OAuthClientFilter,
 				WHERE ocp.oauth_client_id = c.id AND ocp.project_id = ?))`, f.AvailableToProject)
 	}
 	if f.AvailableToUser != "" {
-		upCond(&w, `((c.organization_scoped AND c.org_id IN (SELECT m.org_id FROM memberships m WHERE m.user_id = ?))
-			OR EXISTS (SELECT 1 FROM oauth_client_projects ocp
-				JOIN projects pr ON pr.id = ocp.project_id
-				JOIN memberships m ON m.org_id = pr.org_id
-				WHERE ocp.oauth_client_id = c.id AND m.user_id = ?))`, f.AvailableToUser)
+		upCond(&w, upAvailableToUser, f.AvailableToUser)
 	}
 	if f.Kind != "" {
 		w.add("c.kind = ?", string(f.Kind))
@@ -558,21 +566,41 @@ type upScanPlus struct {
 
 func (p upScanPlus) Scan(dest ...any) error { return p.row.Scan(append(dest, p.extra...)...) }
 
-// upUsableConns is the credential lookup's one query, prepared (hotQuery).
-const upUsableConns = `SELECT ` + upConnColsC + `, oc.kind, oc.http_url, oc.api_url, oc.slug
+// upUsableConns is the credential lookup's one query, prepared (hotQuery). It is a
+// UNION ALL of two index ranges, each reading only rows that can match:
+//
+//   - grp 0, the person's own connections: connections_own (owner_user_id, created_at,
+//     partial: owner_kind = 'user'), each kept while its organization has the person
+//     as a member (memberships' primary key);
+//   - grp 1 and 2, the shared connections of the person's organizations: their
+//     memberships (memberships_user), then per organization connections_shared
+//     (owner_org_id, created_at, partial: owner_kind <> 'user'), which holds no
+//     member's personal connection; project-owned ones sort first.
+//
+// The owner kinds are literals, not parameters: a partial index serves only a query
+// whose condition implies the index's, which neither SQLite nor a generic PostgreSQL
+// plan can prove of a parameter. grp, the last column, orders the groups.
+const upUsableConns = `SELECT * FROM (
+	SELECT ` + upConnColsC + `, oc.kind, oc.http_url, oc.api_url, oc.slug, 0 AS grp
 	FROM connections c JOIN oauth_clients oc ON oc.id = c.oauth_client_id
-	WHERE c.owner_org_id IN (SELECT m.org_id FROM memberships m WHERE m.user_id = $1)
-	AND (c.owner_kind <> $2 OR c.owner_user_id = $1)
-	ORDER BY CASE c.owner_kind WHEN $2 THEN 0 WHEN $3 THEN 1 ELSE 2 END, c.created_at, c.id`
+	WHERE c.owner_user_id = $1 AND c.owner_kind = '` + string(core.OwnerUser) + `'
+	AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.owner_org_id AND m.user_id = $1)
+	UNION ALL
+	SELECT ` + upConnColsC + `, oc.kind, oc.http_url, oc.api_url, oc.slug,
+	CASE c.owner_kind WHEN '` + string(core.OwnerProject) + `' THEN 1 ELSE 2 END
+	FROM memberships m
+	JOIN connections c ON c.owner_org_id = m.org_id AND c.owner_kind <> '` + string(core.OwnerUser) + `'
+	JOIN oauth_clients oc ON oc.id = c.oauth_client_id
+	WHERE m.user_id = $1
+) u ORDER BY u.grp, u.created_at, u.id`
 
-// UsableConnections answers the git credential lookup in one statement. Every
-// connection's owner_org_id is its client's organization (a project-owned one's
-// project belongs to it too), so membership there is the one condition they share;
-// user-owned connections must also be the user's own. The membership subquery uses
-// memberships_user, the owner condition connections_owner_org. It runs as a
-// prepared statement: it is on the path of every git credential request.
+// UsableConnections answers the git credential lookup in one statement (see
+// upUsableConns). Every connection's owner_org_id is its client's organization (a
+// project-owned one's project belongs to it too), so membership there is the one
+// condition they share; user-owned connections must also be the user's own. It runs
+// as a prepared statement: it is on the path of every git credential request.
 func (s *Store) UsableConnections(ctx context.Context, userID string) ([]store.UsableConnection, error) {
-	rows, err := s.hotQuery(ctx, upUsableConns, userID, string(core.OwnerUser), string(core.OwnerProject))
+	rows, err := s.hotQuery(ctx, upUsableConns, userID)
 	if err != nil {
 		return nil, fmt.Errorf("usable connections of %s: %w", userID, err)
 	}
@@ -580,7 +608,8 @@ func (s *Store) UsableConnections(ctx context.Context, userID string) ([]store.U
 	out := []store.UsableConnection{}
 	for rows.Next() {
 		var u store.UsableConnection
-		c, err := upScanConn(upScanPlus{row: rows, extra: []any{&u.Kind, &u.HTTPURL, &u.APIURL, &u.Slug}})
+		var grp int
+		c, err := upScanConn(upScanPlus{row: rows, extra: []any{&u.Kind, &u.HTTPURL, &u.APIURL, &u.Slug, &grp}})
 		if err != nil {
 			return nil, fmt.Errorf("usable connections of %s: %w", userID, err)
 		}
