@@ -213,9 +213,8 @@ func expireConnection(ctx context.Context, st *sqlstore.Store, id string) error 
 }
 
 // codesPerUser is how many of the seeded codes one person redeems: a grant per person
-// and application, as in life. The token endpoint reads every live token of the
-// grant (store.GrantFor fills its scopes), so one grant collecting every token of the
-// run would measure that scan instead of the exchange.
+// and application, as in life, rather than one grant collecting every token of the
+// run.
 const codesPerUser = 10
 
 // seedCodes writes n single-use authorization codes of app, bound to redirectURI

@@ -106,7 +106,7 @@ func (e *Engine) IssueToken(ctx context.Context, p core.Principal, app core.Appl
 	if p.Method == core.AuthToken && !core.ScopesSubset(p.Scopes, in.Scopes) {
 		return "", core.Token{}, &core.ValidationError{Field: "scopes", Code: "invalid", Message: "a token cannot create a token with more scopes than its own"}
 	}
-	g, err := e.st.GrantFor(ctx, p.User.ID, app.ID, now)
+	grantID, err := e.st.EnsureGrant(ctx, p.User.ID, app.ID, now)
 	if err != nil {
 		return "", core.Token{}, err
 	}
@@ -114,7 +114,7 @@ func (e *Engine) IssueToken(ctx context.Context, p core.Principal, app core.Appl
 	if err != nil {
 		return "", core.Token{}, err
 	}
-	text, t, err := e.id.Mint(ctx, core.Token{Kind: core.TokenAccess, UserID: p.User.ID, ApplicationID: app.ID, GrantID: g.ID,
+	text, t, err := e.id.Mint(ctx, core.Token{Kind: core.TokenAccess, UserID: p.User.ID, ApplicationID: app.ID, GrantID: grantID,
 		Scopes: in.Scopes, Note: in.Note, NoteURL: in.NoteURL, Fingerprint: in.Fingerprint, FamilyID: family, ExpiresAt: in.ExpiresAt})
 	if err != nil {
 		return "", core.Token{}, err

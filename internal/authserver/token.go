@@ -83,10 +83,6 @@ func (e *Engine) ExchangeCode(ctx context.Context, app core.Application, in Code
 	return e.issueTokens(ctx, app, c.UserID, 0, c.Scopes, c.Scopes, c.FamilyID)
 }
 
-// errRotated stops the rotation's compare-and-swap when the refresh token was
-// revoked between the lookup and the update.
-var errRotated = errors.New("refresh token already rotated")
-
 // Refresh redeems a refresh token (RFC 6749 §6) and rotates it: the presented token
 // is revoked and a new one issued, with the same scopes and family. scope may narrow
 // the new access token's scopes, never widen them. A refresh token that was already
@@ -133,17 +129,19 @@ func (e *Engine) Refresh(ctx context.Context, app core.Application, refreshToken
 	if !core.ScopesSubset(app.Scopes, scopes) {
 		return nil, oauthErr(ErrInvalidScope, "the application may no longer ask for these scopes")
 	}
-	// Rotation is a compare-and-swap on the row: of two concurrent refreshes with
-	// one token, one wins and the other is a replay.
-	_, err = e.st.UpdateToken(ctx, t.ID, func(cur core.Token) (core.Token, error) {
-		if !cur.RevokedAt.IsZero() {
-			return cur, errRotated
+	family := t.FamilyID
+	if family == "" {
+		if family, err = e.newFamilyID(); err != nil {
+			return nil, err
 		}
-		cur.RevokedAt, cur.LastUsedAt, cur.UpdatedAt = now, now, now
-		return cur, nil
-	})
+	}
+	// Rotation is a compare-and-swap on the row, in the transaction that stores the
+	// new tokens: of two concurrent refreshes with one token, one wins and the other
+	// is a replay. The refresh token's grant still exists: deleting a grant deletes
+	// its tokens.
+	resp, err := e.mintPair(ctx, app, t.UserID, t.GrantID, scopes, t.Scopes, family, t.ID)
 	switch {
-	case errors.Is(err, errRotated):
+	case errors.Is(err, core.ErrStale):
 		e.refreshReplayed(ctx, app, t)
 		return nil, oauthErr(ErrInvalidGrant, "the refresh token was already used; every token of its grant is revoked")
 	case errors.Is(err, core.ErrNotFound):
@@ -151,14 +149,7 @@ func (e *Engine) Refresh(ctx context.Context, app core.Application, refreshToken
 	case err != nil:
 		return nil, internal("rotate refresh token", err)
 	}
-	family := t.FamilyID
-	if family == "" {
-		if family, err = e.newFamilyID(); err != nil {
-			return nil, err
-		}
-	}
-	// The refresh token's grant still exists: deleting a grant deletes its tokens.
-	return e.issueTokens(ctx, app, t.UserID, t.GrantID, scopes, t.Scopes, family)
+	return resp, nil
 }
 
 func (e *Engine) refreshReplayed(ctx context.Context, app core.Application, t core.Token) {
@@ -172,37 +163,39 @@ func (e *Engine) refreshReplayed(ctx context.Context, app core.Application, t co
 }
 
 // issueTokens mints an access token and a refresh token for (user, app) under the
-// user's grant to the application: grantID, or the grant GrantFor finds or creates
-// when grantID is 0. refreshScopes are the refresh token's, which a refresh keeps
-// even when it narrows the access token's.
+// user's grant to the application: grantID, or the grant EnsureGrant finds or
+// creates when grantID is 0. refreshScopes are the refresh token's, which a refresh
+// keeps even when it narrows the access token's.
 func (e *Engine) issueTokens(ctx context.Context, app core.Application, userID string, grantID int64, scopes, refreshScopes []string, family string) (*TokenResponse, error) {
-	now := e.nowUTC()
 	if grantID == 0 {
-		g, err := e.st.GrantFor(ctx, userID, app.ID, now)
+		id, err := e.st.EnsureGrant(ctx, userID, app.ID, e.nowUTC())
 		if err != nil {
 			return nil, internal("grant", err)
 		}
-		grantID = g.ID
+		grantID = id
 	}
-	access, at, err := e.id.Mint(ctx, core.Token{Kind: core.TokenAccess, UserID: userID, ApplicationID: app.ID,
-		GrantID: grantID, Scopes: scopes, FamilyID: family, ExpiresAt: now.Add(e.accessTTL)})
+	resp, err := e.mintPair(ctx, app, userID, grantID, scopes, refreshScopes, family, 0)
 	if err != nil {
-		return nil, internal("mint access token", err)
+		return nil, internal("mint tokens", err)
 	}
-	refresh, _, err := e.id.Mint(ctx, core.Token{Kind: core.TokenRefresh, UserID: userID, ApplicationID: app.ID,
-		GrantID: grantID, Scopes: refreshScopes, FamilyID: family, ExpiresAt: now.Add(e.refreshTTL)})
+	return resp, nil
+}
+
+// mintPair stores the access and the refresh token of one response in one
+// transaction, which also revokes the refresh token rotate when it is not 0 (see
+// identity.Service.MintTokens). Its errors are the store's, unwrapped.
+func (e *Engine) mintPair(ctx context.Context, app core.Application, userID string, grantID int64, scopes, refreshScopes []string, family string, rotate int64) (*TokenResponse, error) {
+	now := e.nowUTC()
+	texts, _, err := e.id.MintTokens(ctx, rotate,
+		core.Token{Kind: core.TokenAccess, UserID: userID, ApplicationID: app.ID,
+			GrantID: grantID, Scopes: scopes, FamilyID: family, ExpiresAt: now.Add(e.accessTTL)},
+		core.Token{Kind: core.TokenRefresh, UserID: userID, ApplicationID: app.ID,
+			GrantID: grantID, Scopes: refreshScopes, FamilyID: family, ExpiresAt: now.Add(e.refreshTTL)})
 	if err != nil {
-		// Do not leave a live access token that nobody received.
-		if _, rerr := e.st.UpdateToken(context.WithoutCancel(ctx), at.ID, func(t core.Token) (core.Token, error) {
-			t.RevokedAt, t.UpdatedAt = now, now
-			return t, nil
-		}); rerr != nil {
-			e.log.ErrorContext(ctx, "revoking an undelivered access token failed", "token", at.ID, "err", rerr)
-		}
-		return nil, internal("mint refresh token", err)
+		return nil, err
 	}
-	return &TokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(e.accessTTL / time.Second),
-		RefreshToken: refresh, Scope: strings.Join(scopes, " ")}, nil
+	return &TokenResponse{AccessToken: texts[0], TokenType: "Bearer", ExpiresIn: int64(e.accessTTL / time.Second),
+		RefreshToken: texts[1], Scope: strings.Join(scopes, " ")}, nil
 }
 
 // Revoke revokes a token the client holds (RFC 7009 §2.1). Revoking a refresh token

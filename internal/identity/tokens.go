@@ -19,11 +19,53 @@ import (
 // characters, and returns the text — the one time anyone sees it. The authorization
 // server issues its access and refresh tokens through here too.
 func (s *Service) Mint(ctx context.Context, tmpl core.Token) (string, core.Token, error) {
+	text, t, err := s.prepare(tmpl, s.Now())
+	if err != nil {
+		return "", core.Token{}, err
+	}
+	if err := s.st.CreateToken(ctx, &t); err != nil {
+		return "", core.Token{}, mintErr(err, t.Fingerprint != "")
+	}
+	return text, t, nil
+}
+
+// MintTokens issues a token like each of tmpls, as Mint does, and stores them in one
+// transaction: all or none. When rotate is not 0, that token is revoked (at now) in
+// the same transaction, a compare-and-swap: a token already revoked is
+// core.ErrStale and nothing is issued. The authorization server issues the access
+// and refresh tokens of one response through here.
+func (s *Service) MintTokens(ctx context.Context, rotate int64, tmpls ...core.Token) ([]string, []core.Token, error) {
+	now := s.Now()
+	texts := make([]string, len(tmpls))
+	toks := make([]core.Token, len(tmpls))
+	ptrs := make([]*core.Token, len(tmpls))
+	fingerprint := false
+	for i, tmpl := range tmpls {
+		text, t, err := s.prepare(tmpl, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		texts[i], toks[i], ptrs[i] = text, t, &toks[i]
+		fingerprint = fingerprint || t.Fingerprint != ""
+	}
+	var err error
+	if rotate != 0 {
+		err = s.st.RotateToken(ctx, rotate, now, ptrs)
+	} else {
+		err = s.st.CreateTokens(ctx, ptrs)
+	}
+	if err != nil {
+		return nil, nil, mintErr(err, fingerprint)
+	}
+	return texts, toks, nil
+}
+
+// prepare makes a token's text and its record from tmpl, created at now.
+func (s *Service) prepare(tmpl core.Token, now time.Time) (string, core.Token, error) {
 	text, err := secret.MintToken(tmpl.Kind, s.rand)
 	if err != nil {
 		return "", core.Token{}, fmt.Errorf("mint token: %w", err)
 	}
-	now := s.Now()
 	t := tmpl
 	t.ID = 0
 	t.Hash = secret.HashToken(text)
@@ -32,13 +74,14 @@ func (s *Service) Mint(ctx context.Context, tmpl core.Token) (string, core.Token
 		t.Scopes = []string{}
 	}
 	t.CreatedAt, t.UpdatedAt = now, now
-	if err := s.st.CreateToken(ctx, &t); err != nil {
-		if errors.Is(err, core.ErrConflict) && t.Fingerprint != "" {
-			return "", core.Token{}, &core.ValidationError{Field: "fingerprint", Code: "already_exists", Message: "a token with this fingerprint exists"}
-		}
-		return "", core.Token{}, err
-	}
 	return text, t, nil
+}
+
+func mintErr(err error, fingerprint bool) error {
+	if errors.Is(err, core.ErrConflict) && fingerprint {
+		return &core.ValidationError{Field: "fingerprint", Code: "already_exists", Message: "a token with this fingerprint exists"}
+	}
+	return err
 }
 
 // NewToken is the input of CreatePersonalToken.

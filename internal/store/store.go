@@ -77,6 +77,14 @@ type Identity interface {
 
 	// CreateToken stores t and sets t.ID.
 	CreateToken(ctx context.Context, t *core.Token) error
+	// CreateTokens stores every token of ts in one transaction and sets their IDs:
+	// all of them or, on error, none.
+	CreateTokens(ctx context.Context, ts []*core.Token) error
+	// RotateToken revokes token id (RevokedAt, LastUsedAt and UpdatedAt set to at)
+	// and stores ts (setting their IDs), in one transaction: a compare-and-swap, so of
+	// concurrent rotations of one token one wins. A token already revoked is
+	// ErrStale, an unknown one ErrNotFound; on any error nothing changes.
+	RotateToken(ctx context.Context, id int64, at time.Time, ts []*core.Token) error
 	Token(ctx context.Context, id int64) (core.Token, error)
 	// LookupToken finds a token by the SHA-256 of its text, with its user, in one
 	// round trip: it is on the path of every authenticated request. It returns
@@ -229,6 +237,10 @@ type Downstream interface {
 
 	// GrantFor returns the user's grant to the application, creating it if need be.
 	GrantFor(ctx context.Context, userID string, applicationID int64, now time.Time) (core.Grant, error)
+	// EnsureGrant returns the id of the user's grant to the application, creating the
+	// grant if need be. Unlike GrantFor it fills no scopes, and when the grant exists
+	// it only reads: it is on the path of every code exchange.
+	EnsureGrant(ctx context.Context, userID string, applicationID int64, now time.Time) (int64, error)
 	// Grant returns a grant with Scopes filled from its live tokens at now.
 	Grant(ctx context.Context, id int64, now time.Time) (core.Grant, error)
 	// FindGrant returns the user's grant to the application without creating one.

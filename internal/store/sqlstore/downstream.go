@@ -159,6 +159,31 @@ func (s *Store) GrantFor(ctx context.Context, userID string, applicationID int64
 	}
 }
 
+// EnsureGrant returns the id of the user's grant to the application, creating it if
+// need be. The common case, the grant exists, is one read and takes no write lock;
+// a missing grant is made as GrantFor makes it (INSERT … ON CONFLICT DO NOTHING, then
+// read), so concurrent callers agree on one row. No scopes are filled.
+func (s *Store) EnsureGrant(ctx context.Context, userID string, applicationID int64, now time.Time) (int64, error) {
+	const q = `SELECT id FROM grants WHERE user_id = $1 AND application_id = $2`
+	for attempt := 0; ; attempt++ {
+		var id int64
+		err := s.db.QueryRowContext(ctx, q, userID, applicationID).Scan(&id)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) || attempt == 3 {
+			return 0, fmt.Errorf("grant for %s to application %d: %w", userID, applicationID, s.mapErr(err))
+		}
+		// A DeleteGrant between the INSERT and the next SELECT makes that SELECT
+		// miss; the loop inserts and reads again.
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO grants (user_id, application_id, created_at, updated_at)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, application_id) DO NOTHING`,
+			userID, applicationID, ts(now), ts(now)); err != nil {
+			return 0, fmt.Errorf("grant for %s to application %d: %w", userID, applicationID, s.mapErr(err))
+		}
+	}
+}
+
 // Grant returns a grant with Scopes filled from its live tokens at now.
 func (s *Store) Grant(ctx context.Context, id int64, now time.Time) (core.Grant, error) {
 	g, err := scanGrant(s.db.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE id = $1`, id).Scan)

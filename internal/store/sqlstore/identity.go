@@ -392,6 +392,84 @@ func (s *Store) CreateToken(ctx context.Context, t *core.Token) error {
 	return s.identErr("create token", err)
 }
 
+// identInsertToken is CreateToken's statement.
+const identInsertToken = `INSERT INTO tokens (kind, hash, last_eight, user_id, application_id, grant_id,
+		scopes, note, note_url, fingerprint, family_id, expires_at, revoked_at, last_used_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`
+
+// identInsertTokens inserts each of ts in tx and sets its ID.
+func (s *Store) identInsertTokens(ctx context.Context, tx *sql.Tx, toks []*core.Token) error {
+	for _, t := range toks {
+		err := tx.QueryRowContext(ctx, identInsertToken,
+			string(t.Kind), t.Hash, t.LastEight, t.UserID, identZeroNull(t.ApplicationID), identZeroNull(t.GrantID),
+			list(t.Scopes), t.Note, t.NoteURL, t.Fingerprint, t.FamilyID,
+			ts(t.ExpiresAt), ts(t.RevokedAt), ts(t.LastUsedAt), ts(t.CreatedAt), ts(t.UpdatedAt)).Scan(&t.ID)
+		if err != nil {
+			return s.identErr("create token", err)
+		}
+	}
+	return nil
+}
+
+// CreateTokens stores every token of toks in one transaction and sets their IDs. On
+// error none is stored and the IDs are left as they were.
+func (s *Store) CreateTokens(ctx context.Context, toks []*core.Token) error {
+	if len(toks) == 0 {
+		return nil
+	}
+	ids := identTokenIDs(toks)
+	err := s.tx(ctx, func(tx *sql.Tx) error { return s.identInsertTokens(ctx, tx, toks) })
+	if err != nil {
+		identRestoreIDs(toks, ids)
+	}
+	return err
+}
+
+// RotateToken revokes token id at at and stores toks, in one transaction. The UPDATE
+// only matches a token not yet revoked, so of two concurrent rotations one wins; the
+// loser gets ErrStale (or ErrNotFound when the token does not exist).
+func (s *Store) RotateToken(ctx context.Context, id int64, at time.Time, toks []*core.Token) error {
+	name := "rotate token " + strconv.FormatInt(id, 10)
+	ids := identTokenIDs(toks)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = $2, last_used_at = $2, updated_at = $2
+			WHERE id = $1 AND revoked_at IS NULL`, id, at.UnixMicro())
+		if err != nil {
+			return s.identErr(name, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return s.identErr(name, err)
+		}
+		if n == 0 {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM tokens WHERE id = $1`, id).Scan(&one); err != nil {
+				return s.identErr(name, err)
+			}
+			return fmt.Errorf("%s: %w", name, core.ErrStale)
+		}
+		return s.identInsertTokens(ctx, tx, toks)
+	})
+	if err != nil {
+		identRestoreIDs(toks, ids)
+	}
+	return err
+}
+
+func identTokenIDs(toks []*core.Token) []int64 {
+	ids := make([]int64, len(toks))
+	for i, t := range toks {
+		ids[i] = t.ID
+	}
+	return ids
+}
+
+func identRestoreIDs(toks []*core.Token, ids []int64) {
+	for i, t := range toks {
+		t.ID = ids[i]
+	}
+}
+
 func (s *Store) Token(ctx context.Context, id int64) (core.Token, error) {
 	var t core.Token
 	err := identScanToken(s.db.QueryRowContext(ctx, `SELECT `+identTokenCols+` FROM tokens WHERE id = $1`, id), &t)

@@ -40,6 +40,11 @@ func runDownstream(t *testing.T, open Opener) {
 		"DeleteExpiredDeviceAuths":    dsDeleteExpiredDeviceAuths,
 		"DeviceAuthUserCodeReusable":  dsDeviceAuthUserCodeReusable,
 		"ApplicationWithoutOptionals": dsApplicationWithoutOptionals,
+		"EnsureGrant":                 dsEnsureGrant,
+		"EnsureGrantConcurrent":       dsEnsureGrantConcurrent,
+		"CreateTokens":                dsCreateTokens,
+		"RotateToken":                 dsRotateToken,
+		"RotateTokenConcurrent":       dsRotateTokenConcurrent,
 	})
 }
 
@@ -1209,4 +1214,234 @@ func dsDeviceAuthUserCodeReusable(t *testing.T, s store.Store) {
 		t.Fatalf("DeviceAuthByUserCode: %v", err)
 	}
 	dsSameDevice(t, "DeviceAuthByUserCode(reused)", got, again)
+}
+
+// ---- EnsureGrant, CreateTokens, RotateToken ----
+
+func dsEnsureGrant(t *testing.T, s store.Store) {
+	u := NewUser(t, s)
+	a, b := dsApp(t, s, ""), dsApp(t, s, "")
+	id, err := s.EnsureGrant(ctx(t), u.ID, a.ID, now)
+	if err != nil || id == 0 {
+		t.Fatalf("EnsureGrant(new) = %d, %v", id, err)
+	}
+	g, err := s.FindGrant(ctx(t), u.ID, a.ID, now)
+	if err != nil {
+		t.Fatalf("FindGrant after EnsureGrant: %v", err)
+	}
+	dsSameGrant(t, "EnsureGrant(new)", g, core.Grant{ID: id, UserID: u.ID, ApplicationID: a.ID, CreatedAt: now, UpdatedAt: now})
+	again, err := s.EnsureGrant(ctx(t), u.ID, a.ID, now.Add(time.Hour))
+	if err != nil || again != id {
+		t.Errorf("EnsureGrant(existing) = %d, %v; want %d", again, err, id)
+	}
+	// The grant GrantFor made is the one EnsureGrant finds, and the other way round.
+	gb := dsGrant(t, s, u.ID, b.ID)
+	if got, err := s.EnsureGrant(ctx(t), u.ID, b.ID, now); err != nil || got != gb.ID {
+		t.Errorf("EnsureGrant(after GrantFor) = %d, %v; want %d", got, err, gb.ID)
+	}
+	if g := dsGrant(t, s, u.ID, a.ID); g.ID != id {
+		t.Errorf("GrantFor(after EnsureGrant) = %d; want %d", g.ID, id)
+	}
+	if _, total, err := s.ListGrants(ctx(t), u.ID, now, store.Page{}); err != nil || total != 2 {
+		t.Errorf("ListGrants total %d, %v; want 2", total, err)
+	}
+	// After DeleteGrant a new grant is made.
+	if err := s.DeleteGrant(ctx(t), id); err != nil {
+		t.Fatalf("DeleteGrant: %v", err)
+	}
+	if got, err := s.EnsureGrant(ctx(t), u.ID, a.ID, now); err != nil || got == 0 || got == id {
+		t.Errorf("EnsureGrant(after delete) = %d, %v; want a new grant", got, err)
+	}
+	_, err = s.EnsureGrant(ctx(t), "user-missing", a.ID, now)
+	dsIs(t, "EnsureGrant(missing user)", err, core.ErrNotFound)
+	_, err = s.EnsureGrant(ctx(t), u.ID, b.ID+1000, now)
+	dsIs(t, "EnsureGrant(missing application)", err, core.ErrNotFound)
+}
+
+func dsEnsureGrantConcurrent(t *testing.T, s store.Store) {
+	u := NewUser(t, s)
+	a := dsApp(t, s, "")
+	const n = 20
+	ids := make([]int64, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids[i], errs[i] = s.EnsureGrant(ctx(t), u.ID, a.ID, now)
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("EnsureGrant #%d: %v", i, errs[i])
+		}
+		if ids[i] != ids[0] || ids[i] == 0 {
+			t.Fatalf("EnsureGrant gave different grants: %v", ids)
+		}
+	}
+	if gs, total, err := s.ListGrants(ctx(t), u.ID, now, store.Page{}); err != nil || total != 1 || len(gs) != 1 {
+		t.Errorf("ListGrants after racing EnsureGrant: %d items, total %d, %v; want one grant", len(gs), total, err)
+	}
+}
+
+// dsPair returns an access and a refresh token under g, of one new family, unsaved.
+func dsPair(userID string, g core.Grant) []*core.Token {
+	fam := uniq("fam")
+	out := []*core.Token{}
+	for _, k := range []core.TokenKind{core.TokenAccess, core.TokenRefresh} {
+		out = append(out, &core.Token{Kind: k, Hash: dsHash(), LastEight: "tok12345", UserID: userID,
+			ApplicationID: g.ApplicationID, GrantID: g.ID, Scopes: []string{"api"}, FamilyID: fam,
+			ExpiresAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now})
+	}
+	return out
+}
+
+// dsStored checks that each of toks is stored as it is.
+func dsStored(t *testing.T, what string, s store.Store, toks []*core.Token) {
+	t.Helper()
+	for _, tok := range toks {
+		if tok.ID == 0 {
+			t.Fatalf("%s: ID not set", what)
+		}
+		got, err := s.Token(ctx(t), tok.ID)
+		if err != nil {
+			t.Fatalf("%s: Token(%d): %v", what, tok.ID, err)
+		}
+		if got.Kind != tok.Kind || !bytes.Equal(got.Hash, tok.Hash) || got.FamilyID != tok.FamilyID ||
+			got.GrantID != tok.GrantID || got.ApplicationID != tok.ApplicationID || !got.ExpiresAt.Equal(tok.ExpiresAt) ||
+			!reflect.DeepEqual(got.Scopes, tok.Scopes) || !got.RevokedAt.IsZero() {
+			t.Errorf("%s: stored %+v; want %+v", what, got, *tok)
+		}
+	}
+}
+
+// dsFamilyCount counts the tokens of a family.
+func dsFamilyCount(t *testing.T, s store.Store, family string) int {
+	t.Helper()
+	_, total, err := s.ListTokens(ctx(t), store.TokenFilter{FamilyID: family}, store.Page{})
+	if err != nil {
+		t.Fatalf("ListTokens(family %s): %v", family, err)
+	}
+	return total
+}
+
+func dsCreateTokens(t *testing.T, s store.Store) {
+	u := NewUser(t, s)
+	a := dsApp(t, s, "")
+	g := dsGrant(t, s, u.ID, a.ID)
+	pair := dsPair(u.ID, g)
+	if err := s.CreateTokens(ctx(t), pair); err != nil {
+		t.Fatalf("CreateTokens: %v", err)
+	}
+	if pair[0].ID == pair[1].ID {
+		t.Fatalf("CreateTokens gave one ID twice: %d", pair[0].ID)
+	}
+	dsStored(t, "CreateTokens", s, pair)
+	if err := s.CreateTokens(ctx(t), nil); err != nil {
+		t.Errorf("CreateTokens(none): %v", err)
+	}
+
+	// All or none: the second token's hash is taken, so the first is not stored.
+	bad := dsPair(u.ID, g)
+	bad[1].Hash = pair[0].Hash
+	dsIs(t, "CreateTokens(hash taken)", s.CreateTokens(ctx(t), bad), core.ErrConflict)
+	if n := dsFamilyCount(t, s, bad[0].FamilyID); n != 0 || bad[0].ID != 0 {
+		t.Errorf("CreateTokens(hash taken) left %d tokens, ID %d; want none", n, bad[0].ID)
+	}
+	// A missing grant is ErrNotFound, nothing stored.
+	missing := dsPair(u.ID, core.Grant{ID: g.ID + 1000, ApplicationID: a.ID})
+	dsIs(t, "CreateTokens(missing grant)", s.CreateTokens(ctx(t), missing), core.ErrNotFound)
+	if n := dsFamilyCount(t, s, missing[0].FamilyID); n != 0 {
+		t.Errorf("CreateTokens(missing grant) left %d tokens", n)
+	}
+}
+
+func dsRotateToken(t *testing.T, s store.Store) {
+	u := NewUser(t, s)
+	a := dsApp(t, s, "")
+	g := dsGrant(t, s, u.ID, a.ID)
+	first := dsPair(u.ID, g)
+	if err := s.CreateTokens(ctx(t), first); err != nil {
+		t.Fatalf("CreateTokens: %v", err)
+	}
+	at := now.Add(time.Minute)
+	next := dsPair(u.ID, g)
+	if err := s.RotateToken(ctx(t), first[1].ID, at, next); err != nil {
+		t.Fatalf("RotateToken: %v", err)
+	}
+	dsStored(t, "RotateToken", s, next)
+	old, err := s.Token(ctx(t), first[1].ID)
+	if err != nil {
+		t.Fatalf("Token(rotated): %v", err)
+	}
+	if !old.RevokedAt.Equal(at) || !old.LastUsedAt.Equal(at) || !old.UpdatedAt.Equal(at) {
+		t.Errorf("rotated token: revoked %v, last used %v, updated %v; want %v", old.RevokedAt, old.LastUsedAt, old.UpdatedAt, at)
+	}
+	if acc, err := s.Token(ctx(t), first[0].ID); err != nil || !acc.RevokedAt.IsZero() {
+		t.Errorf("the other token of the first pair: %+v, %v; want it untouched", acc, err)
+	}
+
+	// Rotating it again is ErrStale, and stores nothing.
+	again := dsPair(u.ID, g)
+	dsIs(t, "RotateToken(again)", s.RotateToken(ctx(t), first[1].ID, at.Add(time.Minute), again), core.ErrStale)
+	if n := dsFamilyCount(t, s, again[0].FamilyID); n != 0 || again[0].ID != 0 {
+		t.Errorf("RotateToken(again) stored %d tokens, ID %d; want none", n, again[0].ID)
+	}
+	if old2, _ := s.Token(ctx(t), first[1].ID); !old2.RevokedAt.Equal(at) {
+		t.Errorf("RotateToken(again) moved RevokedAt to %v; want %v", old2.RevokedAt, at)
+	}
+	// An unknown token is ErrNotFound.
+	dsIs(t, "RotateToken(missing)", s.RotateToken(ctx(t), next[1].ID+1000, at, dsPair(u.ID, g)), core.ErrNotFound)
+	// A failing insert leaves the token unrevoked.
+	bad := dsPair(u.ID, g)
+	bad[1].Hash = first[0].Hash
+	dsIs(t, "RotateToken(hash taken)", s.RotateToken(ctx(t), next[1].ID, at, bad), core.ErrConflict)
+	if cur, _ := s.Token(ctx(t), next[1].ID); !cur.RevokedAt.IsZero() {
+		t.Errorf("RotateToken(hash taken) revoked the token at %v; want nothing changed", cur.RevokedAt)
+	}
+	if n := dsFamilyCount(t, s, bad[0].FamilyID); n != 0 {
+		t.Errorf("RotateToken(hash taken) stored %d tokens", n)
+	}
+}
+
+func dsRotateTokenConcurrent(t *testing.T, s store.Store) {
+	u := NewUser(t, s)
+	a := dsApp(t, s, "")
+	g := dsGrant(t, s, u.ID, a.ID)
+	first := dsPair(u.ID, g)
+	if err := s.CreateTokens(ctx(t), first); err != nil {
+		t.Fatalf("CreateTokens: %v", err)
+	}
+	const n = 10
+	errs := make([]error, n)
+	pairs := make([][]*core.Token, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		pairs[i] = dsPair(u.ID, g)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.RotateToken(ctx(t), first[1].ID, now.Add(time.Minute), pairs[i])
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for i := range n {
+		switch {
+		case errs[i] == nil:
+			won++
+			dsStored(t, "RotateToken(winner)", s, pairs[i])
+		case errors.Is(errs[i], core.ErrStale):
+			if c := dsFamilyCount(t, s, pairs[i][0].FamilyID); c != 0 {
+				t.Errorf("RotateToken(loser) stored %d tokens", c)
+			}
+		default:
+			t.Errorf("RotateToken #%d: %v; want nil or ErrStale", i, errs[i])
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d rotations won; want exactly 1", won)
+	}
 }
