@@ -173,12 +173,6 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// ExternalURL is the base of every URL the engine builds.
-func (e *Engine) ExternalURL() string { return e.external }
-
-// ReplicaID names this engine in refresh leases.
-func (e *Engine) ReplicaID() string { return e.replica }
-
 // nowUTC is the clock truncated to what the store keeps, so that what we compare
 // after a round trip is what we wrote.
 func (e *Engine) nowUTC() time.Time { return e.now().UTC().Truncate(time.Microsecond) }
