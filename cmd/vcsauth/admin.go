@@ -70,7 +70,7 @@ func adminCommand(ctx context.Context, name string, args []string, e env, regist
 			return nil, usagef("%s: --%s is required", fs.Name(), r)
 		}
 	}
-	return openDeps(ctx, sc, e, newLogger(e.stderr))
+	return openDeps(ctx, sc, e, newLogger(e.stderr), 0)
 }
 
 func adminUserCreate(ctx context.Context, args []string, e env) error {
@@ -222,7 +222,7 @@ func cmdMigrate(ctx context.Context, args []string, e env) error {
 		}
 		return usageError{err}
 	}
-	d, err := openDeps(ctx, sc, e, newLogger(e.stderr))
+	d, err := openDeps(ctx, sc, e, newLogger(e.stderr), 0)
 	if err != nil {
 		return err
 	}

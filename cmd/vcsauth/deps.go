@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/vcsauth/vcsauth/internal/config"
 	"github.com/vcsauth/vcsauth/internal/identity"
@@ -29,7 +30,8 @@ func (d *deps) Close() { d.store.Close() }
 
 // openDeps loads the keyring (VCSAUTH_SECRET_KEYS, else the data directory's key
 // file, created on first use), opens the database and applies pending migrations.
-func openDeps(ctx context.Context, c config.Store, e env, log *slog.Logger) (*deps, error) {
+// tokenCacheTTL is serve's --token-cache-ttl; one-shot commands pass 0.
+func openDeps(ctx context.Context, c config.Store, e env, log *slog.Logger, tokenCacheTTL time.Duration) (*deps, error) {
 	if err := c.Validate(); err != nil {
 		return nil, usageError{err}
 	}
@@ -37,7 +39,7 @@ func openDeps(ctx context.Context, c config.Store, e env, log *slog.Logger) (*de
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlstore.Open(ctx, c.Database, sqlstore.Options{DataDir: c.DataDir, Migrate: true})
+	st, err := sqlstore.Open(ctx, c.Database, sqlstore.Options{DataDir: c.DataDir, Migrate: true, TokenCacheTTL: tokenCacheTTL})
 	if err != nil {
 		return nil, err
 	}

@@ -185,7 +185,7 @@ func TestTokenInEveryHeader(t *testing.T) {
 	mustRun(t, environ, "admin", "user", "create", "--username", "alice", "--password", "correct horse")
 	token := strings.TrimSpace(mustRun(t, environ, "admin", "token", "create", "--username", "alice"))
 
-	d, err := openDeps(context.Background(), storeConfig(environ), env{getenv: func(k string) string { return environ[k] }}, newLogger(&bytes.Buffer{}))
+	d, err := openDeps(context.Background(), storeConfig(environ), env{getenv: func(k string) string { return environ[k] }}, newLogger(&bytes.Buffer{}), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"time"
 
@@ -40,7 +43,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	logs := newLogBuffer(e.stderr, 100*time.Millisecond)
 	defer logs.Close()
 	log := newLogger(logs)
-	d, err := openDeps(ctx, c.Store, e, log)
+	d, err := openDeps(ctx, c.Store, e, log, c.TokenCacheTTL)
 	if err != nil {
 		return err
 	}
@@ -77,6 +80,14 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	go a.RunBackground(ctx)
+	if c.DebugListen != "" {
+		stop, err := serveDebug(c.DebugListen, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+	}
 	err = server.Run(ctx, server.Options{
 		Listener: ln,
 		Handler:  a.Handler(),
@@ -127,4 +138,24 @@ func seedDev(ctx context.Context, d *deps, e env) error {
 	}
 	fmt.Fprintf(e.stderr, "dev: created site admin \"admin\" (shown once)\n  password: %s\n  token:    %s\ndev: created organization \"demo\" with project \"demo\"\n", password, token)
 	return nil
+}
+
+// serveDebug serves Go's profiler on a listener of its own (--debug-listen), so it
+// is never reachable through the public address; it carries no authentication,
+// which is why it should stay on loopback.
+func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--debug-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("profiler listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { _ = srv.Close() }, nil
 }

@@ -35,7 +35,7 @@ func TestServeDev(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "serve", "--dev", "--listen", "127.0.0.1:0")
+	cmd := exec.CommandContext(ctx, bin, "serve", "--dev", "--listen", "127.0.0.1:0", "--debug-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "VCSAUTH_DATA_DIR="+dir)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -46,9 +46,13 @@ func TestServeDev(t *testing.T) {
 	}
 	lines := bufio.NewScanner(stderr)
 	var url, log strings.Builder
+	var pprofURL string
 	for lines.Scan() {
 		l := lines.Text()
 		log.WriteString(l + "\n")
+		if _, u, ok := strings.Cut(l, `msg="profiler listening" url=`); ok {
+			pprofURL = u
+		}
 		if u, ok := strings.CutPrefix(l, "listening on "); ok {
 			url.WriteString(u)
 			break
@@ -75,6 +79,20 @@ func TestServeDev(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	// The profiler answers on its own listener only.
+	if pprofURL == "" {
+		t.Fatalf("no profiler line; stderr:\n%s", log.String())
+	}
+	for u, want := range map[string]int{pprofURL + "cmdline": 200, url.String() + "/debug/pprof/cmdline": 404} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", u, resp.StatusCode, want)
 		}
 	}
 	// Admin commands work while serve runs.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // EnvName is the environment twin of a flag: --data-dir → VCSAUTH_DATA_DIR.
@@ -88,12 +89,26 @@ func (s *Store) Validate() error {
 	return nil
 }
 
+// DefaultTokenCacheTTL and MaxTokenCacheTTL bound --token-cache-ttl: a revocation
+// must reach every replica quickly, so the cache may not hold answers for long.
+const (
+	DefaultTokenCacheTTL = time.Second
+	MaxTokenCacheTTL     = 10 * time.Second
+)
+
 // Serve is the configuration of `vcsauth serve`.
 type Serve struct {
 	Store
 	Listen      string
 	ExternalURL string
 	Dev         bool
+	// DebugListen, when set, serves Go's profiler (/debug/pprof/) on a listener of
+	// its own, never on the public one.
+	DebugListen string
+	// TokenCacheTTL is how long a token check may be answered from memory; the
+	// bound within which a token revoked through another replica stops working
+	// here. 0 turns the cache off.
+	TokenCacheTTL time.Duration
 }
 
 // Register adds serve's flags to fs.
@@ -101,6 +116,8 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	c.Store.Register(fs)
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
 	fs.StringVar(&c.ExternalURL, "external-url", "", "the address people and providers reach this server at (default http://LISTEN)")
+	fs.StringVar(&c.DebugListen, "debug-listen", "", "address for Go's profiler at /debug/pprof/ (off when empty; keep it on loopback)")
+	fs.DurationVar(&c.TokenCacheTTL, "token-cache-ttl", DefaultTokenCacheTTL, "how long a token check may be answered from memory: the bound within which a token revoked on another replica stops working here (0: no cache)")
 	fs.BoolVar(&c.Dev, "dev", false, "try it out: SQLite, a site admin whose password and token are printed once, a demo organization and project")
 }
 
@@ -114,6 +131,14 @@ func (c *Serve) Validate() error {
 		return fmt.Errorf("--listen %q: want HOST:PORT", c.Listen)
 	}
 	_ = host
+	if c.DebugListen != "" {
+		if _, port, err := net.SplitHostPort(c.DebugListen); err != nil || port == "" {
+			return fmt.Errorf("--debug-listen %q: want HOST:PORT", c.DebugListen)
+		}
+	}
+	if c.TokenCacheTTL < 0 || c.TokenCacheTTL > MaxTokenCacheTTL {
+		return fmt.Errorf("--token-cache-ttl %v: want 0 (off) to %v", c.TokenCacheTTL, MaxTokenCacheTTL)
+	}
 	if c.ExternalURL != "" {
 		if _, err := ParseExternalURL(c.ExternalURL); err != nil {
 			return err

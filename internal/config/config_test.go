@@ -4,11 +4,13 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseEnvTwins(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"VCSAUTH_LISTEN": "127.0.0.1:0", "VCSAUTH_DATA_DIR": "/env/dir", "VCSAUTH_DEV": "true"}
+	env := map[string]string{"VCSAUTH_LISTEN": "127.0.0.1:0", "VCSAUTH_DATA_DIR": "/env/dir", "VCSAUTH_DEV": "true",
+		"VCSAUTH_TOKEN_CACHE_TTL": "250ms"}
 	tests := []struct {
 		name    string
 		args    []string
@@ -16,9 +18,9 @@ func TestParseEnvTwins(t *testing.T) {
 		wantErr string
 	}{
 		{name: "env fills unset flags", args: nil,
-			want: Serve{Store: Store{DataDir: "/env/dir"}, Listen: "127.0.0.1:0", Dev: true}},
-		{name: "flag wins over env", args: []string{"--data-dir", "/flag/dir", "--dev=false"},
-			want: Serve{Store: Store{DataDir: "/flag/dir"}, Listen: "127.0.0.1:0"}},
+			want: Serve{Store: Store{DataDir: "/env/dir"}, Listen: "127.0.0.1:0", Dev: true, TokenCacheTTL: 250 * time.Millisecond}},
+		{name: "flag wins over env", args: []string{"--data-dir", "/flag/dir", "--dev=false", "--token-cache-ttl", "0", "--debug-listen", "127.0.0.1:6060"},
+			want: Serve{Store: Store{DataDir: "/flag/dir"}, Listen: "127.0.0.1:0", DebugListen: "127.0.0.1:6060"}},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "flag provided but not defined: -nope"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: `unexpected argument "extra"`},
 	}
@@ -74,6 +76,11 @@ func TestValidate(t *testing.T) {
 		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", ExternalURL: "ftp://x"}, false},
 		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", ExternalURL: "https://x/y?z=1"}, false},
 		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", ExternalURL: "https://vcs.example.com/"}, true},
+		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", DebugListen: "127.0.0.1:6060"}, true},
+		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", DebugListen: "6060"}, false},
+		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", TokenCacheTTL: MaxTokenCacheTTL}, true},
+		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", TokenCacheTTL: MaxTokenCacheTTL + 1}, false},
+		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", TokenCacheTTL: -1}, false},
 	} {
 		if err := tt.c.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%+v: err = %v, want ok=%v", tt.c, err, tt.ok)

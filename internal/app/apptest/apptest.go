@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/vcsauth/vcsauth/internal/app"
+	"github.com/vcsauth/vcsauth/internal/config"
 	"github.com/vcsauth/vcsauth/internal/connect"
 	"github.com/vcsauth/vcsauth/internal/core"
 	"github.com/vcsauth/vcsauth/internal/forge/forgetest"
@@ -77,7 +78,9 @@ func Start(t testing.TB, o Options) *Server {
 		o.Dialect = "sqlite"
 	}
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, storetest.FreshURL(t, o.Dialect), sqlstore.Options{Migrate: true, MaxConns: 8})
+	st, err := sqlstore.Open(ctx, storetest.FreshURL(t, o.Dialect), sqlstore.Options{Migrate: true, MaxConns: 8,
+		// What serve runs with, so every dialect's revoke-then-use test crosses the cache.
+		TokenCacheTTL: config.DefaultTokenCacheTTL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,6 +132,7 @@ func (s *Store) ListUsers(ctx context.Context, p store.Page) ([]core.User, int, 
 }
 
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(core.User) (core.User, error)) (core.User, error) {
+	defer s.tokens.evictUser(id)
 	var out core.User
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var old core.User
@@ -159,6 +160,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(core.User) (c
 // DeleteUser deletes the user with their memberships, tokens, grants and access keys
 // (the foreign keys cascade).
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	defer s.tokens.evictUser(id)
 	return s.identErr("delete user "+id, affected(s.db.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id)))
 }
 
@@ -429,6 +431,7 @@ func (s *Store) CreateTokens(ctx context.Context, toks []*core.Token) error {
 // only matches a token not yet revoked, so of two concurrent rotations one wins; the
 // loser gets ErrStale (or ErrNotFound when the token does not exist).
 func (s *Store) RotateToken(ctx context.Context, id int64, at time.Time, toks []*core.Token) error {
+	defer s.tokens.evictTokens(id)
 	name := "rotate token " + strconv.FormatInt(id, 10)
 	ids := identTokenIDs(toks)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -480,15 +483,27 @@ func (s *Store) Token(ctx context.Context, id int64) (core.Token, error) {
 const identLookupToken = `SELECT ` + identTokenColsT + `, ` + identUserColsU + `
 	FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1`
 
-// LookupToken is one indexed join: it runs on every authenticated request, so it is
-// a prepared statement (hotRow).
+// LookupToken runs on every authenticated request. With the token cache on, a token
+// looked up less than its TTL ago is answered from memory; otherwise it is one
+// indexed join through a prepared statement (hotRow).
 func (s *Store) LookupToken(ctx context.Context, hash []byte) (core.Token, core.User, error) {
+	var gen uint64
+	if s.tokens != nil {
+		t, u, g, ok := s.tokens.get(hash)
+		if ok {
+			return t, u, nil
+		}
+		gen = g
+	}
 	var t core.Token
 	var u core.User
 	dest := append(identTokenDest(&t), identUserDest(&u)...)
 	err := s.hotRow(ctx, identLookupToken, hash).Scan(dest...)
 	if err != nil {
 		return core.Token{}, core.User{}, s.identErr("look up token", err)
+	}
+	if s.tokens != nil {
+		s.tokens.put(hash, gen, t, u)
 	}
 	return t, u, nil
 }
@@ -557,6 +572,7 @@ func (s *Store) ListTokens(ctx context.Context, f store.TokenFilter, p store.Pag
 // UpdateToken writes back every column but the id and CreatedAt; the hash may change
 // (a token reset keeps its id and gets new text).
 func (s *Store) UpdateToken(ctx context.Context, id int64, fn func(core.Token) (core.Token, error)) (core.Token, error) {
+	defer s.tokens.evictTokens(id)
 	var out core.Token
 	name := "token " + strconv.FormatInt(id, 10)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -588,6 +604,7 @@ func (s *Store) UpdateToken(ctx context.Context, id int64, fn func(core.Token) (
 // and that is live at at; it returns how many. Tokens already revoked keep their
 // first RevokedAt, and expired ones are left alone.
 func (s *Store) RevokeTokens(ctx context.Context, f store.TokenFilter, at time.Time) (int, error) {
+	defer s.tokens.evictAll()
 	if at.IsZero() {
 		return 0, errors.New("revoke tokens: no time given")
 	}
@@ -608,6 +625,7 @@ func (s *Store) RevokeTokens(ctx context.Context, f store.TokenFilter, at time.T
 }
 
 func (s *Store) DeleteToken(ctx context.Context, id int64) error {
+	defer s.tokens.evictTokens(id)
 	return s.identErr("delete token "+strconv.FormatInt(id, 10),
 		affected(s.db.ExecContext(ctx, `DELETE FROM tokens WHERE id = $1`, id)))
 }
@@ -779,6 +797,7 @@ func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
 // update cannot be overwritten with an old value. A table that does not exist (yet)
 // holds no secrets and is skipped. If fn fails, nothing is written.
 func (s *Store) ReencryptSecrets(ctx context.Context, fn func(core.Sealed) (core.Sealed, error)) (int, error) {
+	defer s.tokens.evictAll()
 	n := 0
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, c := range sealedColumns {

@@ -41,6 +41,9 @@ type Store struct {
 	// each, so a burst of first requests prepares it once.
 	stmts  sync.Map
 	prepMu sync.Mutex
+
+	// tokens answers LookupToken from memory for a short while; nil when off.
+	tokens *tokenCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -71,6 +74,14 @@ type Options struct {
 	// MaxConns caps the connection pool; 0 means 16 for SQLite and 32 for
 	// PostgreSQL. Tests keep it small so parallel tests fit in max_connections.
 	MaxConns int
+	// TokenCacheTTL lets LookupToken answer API tokens from memory for this long
+	// (see tokenCache): the bound within which a change made through another
+	// replica or process reaches this one. 0 turns the cache off.
+	TokenCacheTTL time.Duration
+	// TokenCacheSize caps the cached tokens; 0 means 16,384.
+	TokenCacheSize int
+	// Now is the token cache's clock (tests); time.Now when nil.
+	Now func() time.Time
 }
 
 // Open connects to the database named by rawURL: "" (SQLite file vcsauth.db in
@@ -83,6 +94,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.tokens = newTokenCache(opts.TokenCacheTTL, opts.TokenCacheSize, opts.Now)
 	if opts.MaxConns > 0 {
 		s.db.SetMaxOpenConns(opts.MaxConns)
 		s.db.SetMaxIdleConns(opts.MaxConns)

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/vcsauth/vcsauth/internal/store"
 	"github.com/vcsauth/vcsauth/internal/store/sqlstore"
@@ -43,6 +44,23 @@ func freshPostgres(t testing.TB, migrate bool) *sqlstore.Store {
 func TestConformanceSQLite(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store { return openSQLite(t) })
+}
+
+// The conformance suite again with the token cache on and an hour's TTL: a change
+// any method forgets to evict shows up as a stale LookupToken.
+func TestConformanceSQLiteTokenCache(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openURL(t, freshURL(t, "sqlite"), sqlstore.Options{Migrate: true, TokenCacheTTL: time.Hour})
+	})
+}
+
+func TestConformancePostgresTokenCache(t *testing.T) {
+	t.Parallel()
+	postgresURL(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openURL(t, freshURL(t, "postgres"), sqlstore.Options{Migrate: true, TokenCacheTTL: time.Hour})
+	})
 }
 
 func TestConformancePostgres(t *testing.T) {
