@@ -57,12 +57,19 @@ func (s *Store) Application(ctx context.Context, id int64) (core.Application, er
 	return a, nil
 }
 
+// ApplicationByClientID runs for every client authentication; with the cache on, a
+// client looked up less than its TTL ago is answered from memory (see cache.go).
 func (s *Store) ApplicationByClientID(ctx context.Context, clientID string) (core.Application, error) {
-	a, err := scanApplication(s.db.QueryRowContext(ctx,
+	a, gen, ok := s.apps.get(clientID)
+	if ok {
+		return a, nil
+	}
+	a, err := scanApplication(s.hotRow(ctx,
 		`SELECT `+applicationColumns+` FROM applications WHERE client_id = $1`, clientID).Scan)
 	if err != nil {
 		return core.Application{}, fmt.Errorf("application %q: %w", clientID, s.mapErr(err))
 	}
+	s.apps.put(clientID, gen, a)
 	return a, nil
 }
 
@@ -95,6 +102,7 @@ func (s *Store) ListApplications(ctx context.Context, p store.Page) ([]core.Appl
 // and CreatedAt cannot change: whatever fn does to them is ignored. The result is the
 // row as stored.
 func (s *Store) UpdateApplication(ctx context.Context, id int64, fn func(core.Application) (core.Application, error)) (core.Application, error) {
+	defer s.apps.evictIDs(id)
 	var out core.Application
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		old, err := scanApplication(tx.QueryRowContext(ctx,
@@ -124,6 +132,7 @@ func (s *Store) UpdateApplication(ctx context.Context, id int64, fn func(core.Ap
 // tokens, authorization codes and device authorizations with it.
 func (s *Store) DeleteApplication(ctx context.Context, id int64) error {
 	defer s.tokens.evictAll() // its tokens go with it
+	defer s.apps.evictIDs(id)
 	if err := affected(s.db.ExecContext(ctx, `DELETE FROM applications WHERE id = $1`, id)); err != nil {
 		return fmt.Errorf("delete application %d: %w", id, s.mapErr(err))
 	}

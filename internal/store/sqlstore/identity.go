@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"crypto/sha256"
 	"context"
 	"database/sql"
 	"errors"
@@ -132,7 +133,7 @@ func (s *Store) ListUsers(ctx context.Context, p store.Page) ([]core.User, int, 
 }
 
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(core.User) (core.User, error)) (core.User, error) {
-	defer s.tokens.evictUser(id)
+	defer evictUser(s.tokens, id)
 	var out core.User
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var old core.User
@@ -160,7 +161,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(core.User) (c
 // DeleteUser deletes the user with their memberships, tokens, grants and access keys
 // (the foreign keys cascade).
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	defer s.tokens.evictUser(id)
+	defer evictUser(s.tokens, id)
 	return s.identErr("delete user "+id, affected(s.db.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id)))
 }
 
@@ -431,7 +432,7 @@ func (s *Store) CreateTokens(ctx context.Context, toks []*core.Token) error {
 // only matches a token not yet revoked, so of two concurrent rotations one wins; the
 // loser gets ErrStale (or ErrNotFound when the token does not exist).
 func (s *Store) RotateToken(ctx context.Context, id int64, at time.Time, toks []*core.Token) error {
-	defer s.tokens.evictTokens(id)
+	defer s.tokens.evictIDs(id)
 	name := "rotate token " + strconv.FormatInt(id, 10)
 	ids := identTokenIDs(toks)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -488,10 +489,11 @@ const identLookupToken = `SELECT ` + identTokenColsT + `, ` + identUserColsU + `
 // indexed join through a prepared statement (hotRow).
 func (s *Store) LookupToken(ctx context.Context, hash []byte) (core.Token, core.User, error) {
 	var gen uint64
-	if s.tokens != nil {
-		t, u, g, ok := s.tokens.get(hash)
+	cache := len(hash) == sha256.Size
+	if cache {
+		e, g, ok := s.tokens.get(tokenKey(hash))
 		if ok {
-			return t, u, nil
+			return e.t, e.u, nil
 		}
 		gen = g
 	}
@@ -502,8 +504,8 @@ func (s *Store) LookupToken(ctx context.Context, hash []byte) (core.Token, core.
 	if err != nil {
 		return core.Token{}, core.User{}, s.identErr("look up token", err)
 	}
-	if s.tokens != nil {
-		s.tokens.put(hash, gen, t, u)
+	if cache && cacheableKind(t.Kind) {
+		s.tokens.put(tokenKey(hash), gen, cachedToken{t, u})
 	}
 	return t, u, nil
 }
@@ -572,7 +574,7 @@ func (s *Store) ListTokens(ctx context.Context, f store.TokenFilter, p store.Pag
 // UpdateToken writes back every column but the id and CreatedAt; the hash may change
 // (a token reset keeps its id and gets new text).
 func (s *Store) UpdateToken(ctx context.Context, id int64, fn func(core.Token) (core.Token, error)) (core.Token, error) {
-	defer s.tokens.evictTokens(id)
+	defer s.tokens.evictIDs(id)
 	var out core.Token
 	name := "token " + strconv.FormatInt(id, 10)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -625,7 +627,7 @@ func (s *Store) RevokeTokens(ctx context.Context, f store.TokenFilter, at time.T
 }
 
 func (s *Store) DeleteToken(ctx context.Context, id int64) error {
-	defer s.tokens.evictTokens(id)
+	defer s.tokens.evictIDs(id)
 	return s.identErr("delete token "+strconv.FormatInt(id, 10),
 		affected(s.db.ExecContext(ctx, `DELETE FROM tokens WHERE id = $1`, id)))
 }
@@ -797,7 +799,7 @@ func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
 // update cannot be overwritten with an old value. A table that does not exist (yet)
 // holds no secrets and is skipped. If fn fails, nothing is written.
 func (s *Store) ReencryptSecrets(ctx context.Context, fn func(core.Sealed) (core.Sealed, error)) (int, error) {
-	defer s.tokens.evictAll()
+	defer s.tokens.evictAll() // users' sealed TOTP secrets are part of each entry
 	n := 0
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, c := range sealedColumns {

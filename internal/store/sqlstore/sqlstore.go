@@ -42,8 +42,10 @@ type Store struct {
 	stmts  sync.Map
 	prepMu sync.Mutex
 
-	// tokens answers LookupToken from memory for a short while; nil when off.
+	// tokens and apps answer LookupToken and ApplicationByClientID from memory for
+	// a short while (cache.go); nil when off.
 	tokens *tokenCache
+	apps   *appCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -74,11 +76,11 @@ type Options struct {
 	// MaxConns caps the connection pool; 0 means 16 for SQLite and 32 for
 	// PostgreSQL. Tests keep it small so parallel tests fit in max_connections.
 	MaxConns int
-	// TokenCacheTTL lets LookupToken answer API tokens from memory for this long
-	// (see tokenCache): the bound within which a change made through another
-	// replica or process reaches this one. 0 turns the cache off.
+	// TokenCacheTTL lets LookupToken and ApplicationByClientID answer from memory
+	// for this long (see cache.go): the bound within which a change made through
+	// another replica or process reaches this one. 0 turns the caches off.
 	TokenCacheTTL time.Duration
-	// TokenCacheSize caps the cached tokens; 0 means 16,384.
+	// TokenCacheSize caps the entries of each cache; 0 means 16,384.
 	TokenCacheSize int
 	// Now is the token cache's clock (tests); time.Now when nil.
 	Now func() time.Time
@@ -95,6 +97,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.tokens = newTokenCache(opts.TokenCacheTTL, opts.TokenCacheSize, opts.Now)
+	s.apps = newAppCache(opts.TokenCacheTTL, opts.TokenCacheSize, opts.Now)
 	if opts.MaxConns > 0 {
 		s.db.SetMaxOpenConns(opts.MaxConns)
 		s.db.SetMaxIdleConns(opts.MaxConns)

@@ -289,3 +289,60 @@ func TestTokenCacheConcurrentRevocation(t *testing.T) {
 		}
 	}
 }
+
+// TestApplicationCache: a client secret renewed through this store stops working at
+// once here, through another replica within the TTL; a deleted client likewise.
+func TestApplicationCache(t *testing.T) {
+	ctx := context.Background()
+	eachDialect(t, func(t *testing.T, dialect string) {
+		a, b, clk := replicas(t, dialect)
+		newApp := func(name string) core.Application {
+			app := core.Application{ClientID: "cache-" + name, Name: name, RedirectURIs: []string{"http://127.0.0.1/cb"},
+				Scopes: []string{core.ScopeAPI}, Confidential: true, SecretHash: []byte("old-secret-hash"),
+				CreatedAt: time.Now(), UpdatedAt: time.Now()}
+			if err := b.CreateApplication(ctx, &app); err != nil {
+				t.Fatal(err)
+			}
+			return app
+		}
+		renew := func(s store.Store, id int64) {
+			if _, err := s.UpdateApplication(ctx, id, func(x core.Application) (core.Application, error) {
+				x.SecretHash = []byte("new-secret-hash")
+				return x, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		secret := func(app core.Application) string {
+			got, err := a.ApplicationByClientID(ctx, app.ClientID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(got.SecretHash)
+		}
+
+		local := newApp("local")
+		secret(local)
+		renew(a, local.ID)
+		if s := secret(local); s != "new-secret-hash" {
+			t.Fatalf("renewed through a, a still answers the old secret (%q)", s)
+		}
+		if err := a.DeleteApplication(ctx, local.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.ApplicationByClientID(ctx, local.ClientID); !errors.Is(err, core.ErrNotFound) {
+			t.Fatalf("deleted through a, a still finds it: %v", err)
+		}
+
+		remote := newApp("remote")
+		secret(remote)
+		renew(b, remote.ID)
+		if s := secret(remote); s != "old-secret-hash" {
+			t.Fatalf("a read the database before the TTL (%q): the cache is not in use", s)
+		}
+		clk.advance(cacheTTL)
+		if s := secret(remote); s != "new-secret-hash" {
+			t.Fatalf("renewed through b, a answers the old secret after the TTL (%q)", s)
+		}
+	})
+}
