@@ -16,14 +16,14 @@ import (
 	"time"
 )
 
-// baseline is the least any token check can do, served by net/http in this process:
-// SHA-256 of the bearer token, a map lookup, a small JSON body. vcsauth's figures are
-// read as ratios to it, measured in the same run on the same machine, so the
-// machine's speed and load cancel out (mostly: see BENCHMARKS.md).
+// baseline is the least any token check can do, served by net/http: SHA-256 of the
+// bearer token, a map lookup, a small JSON body. vcsauth's figures are read as ratios
+// to it, measured in the same run on the same machine, so the machine's speed and load
+// cancel out (mostly: see BENCHMARKS.md).
 type baseline struct {
 	srv  *http.Server
 	addr string
-	cmd  *exec.Cmd // with -baseline-subprocess
+	cmd  *exec.Cmd // nil with -baseline-in-process
 }
 
 func startBaseline(token string) (*baseline, error) {
@@ -64,10 +64,14 @@ func baselineLoad(addr, token string) load {
 	return load{name: "baseline", want: http.StatusOK, next: func(int) ([]byte, bool) { return req, true }}
 }
 
-// With -baseline-subprocess the same baseline runs in a process of its own (this
-// program again, told so by baselineChildEnv), as vcsauth does: then neither side
-// shares the load generator's process, and the difference between the two baselines
-// is what the process boundary costs on this machine.
+// By default the baseline runs in a process of its own (this program again, told so
+// by baselineChildEnv), as vcsauth does: then neither side shares the load
+// generator's process, and the ratio compares what the two servers do per request,
+// not where they run. On 2 cores a server inside the generator's process is served
+// by the same Go scheduler as its clients, which hands each request from one
+// goroutine to the next without a context switch: measured back to back it served
+// a third more than the same server as a subprocess (BENCHMARKS.md).
+// -baseline-in-process puts it back there.
 
 // baselineChildEnv carries the token to a baseline subprocess.
 const baselineChildEnv = "VCSAUTH_LOAD_BASELINE_TOKEN"

@@ -4,12 +4,14 @@
 //	go run ./cmd/vcsauth-load [-postgres URL] [-conns 32] [-duration 10s]
 //	    [-scenarios token,introspect,credential,storm,code,refresh] [-json out.json] [-large]
 //
-// In one run it starts the baseline in this process, builds ./cmd/vcsauth, and for
+// In one run it starts the baseline (a process of its own, as vcsauth is), builds
+// ./cmd/vcsauth, and for
 // each database (SQLite always, PostgreSQL with -postgres; then again with a million
 // connections and tokens with -large) seeds a fresh database, starts `vcsauth serve`
 // as a subprocess, drives each scenario with a fixed number of keep-alive connections
 // for a fixed time, and records requests/s, p50, p99 and errors, plus the server's
-// start-up time and resident memory. Everything runs on loopback; nothing is sent
+// start-up time and resident memory; with -profile DIR, a CPU profile of the server
+// per scenario. Everything runs on loopback; nothing is sent
 // anywhere else. See BENCHMARKS.md.
 package main
 
@@ -50,7 +52,8 @@ type options struct {
 	verbose    bool
 	keep       bool
 	serverEnv  []string
-	baseProc   bool
+	baseInProc bool
+	profileDir string
 }
 
 func main() {
@@ -84,7 +87,8 @@ func main() {
 		o.serverEnv = append(o.serverEnv, v)
 		return nil
 	})
-	flag.BoolVar(&o.baseProc, "baseline-subprocess", false, "run the baseline in a process of its own instead of in this one (see BENCHMARKS.md)")
+	flag.BoolVar(&o.baseInProc, "baseline-in-process", false, "run the baseline in the load generator's process instead of a process of its own (see BENCHMARKS.md)")
+	flag.StringVar(&o.profileDir, "profile", "", "write a CPU profile of the server per timed scenario into this directory (go tool pprof FILE)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directories (SQLite) and schemas (PostgreSQL) for a look afterwards")
 	flag.Parse()
 	for f := range strings.SplitSeq(scen, ",") {
@@ -267,7 +271,7 @@ func runPass(ctx context.Context, o options, p pass, bin, keyLine string, keys *
 	info.SeedTook = Dur(time.Since(t0))
 
 	logf("starting vcsauth serve")
-	srv, err := in.startServer(ctx)
+	srv, err := in.startServer(ctx, o.profileDir != "")
 	if err != nil {
 		return info, nil, err
 	}
@@ -279,10 +283,11 @@ func runPass(ctx context.Context, o options, p pass, bin, keyLine string, keys *
 	info.Startup = Dur(srv.startup)
 	logf("listening on %s after %v", srv.addr, srv.startup.Round(time.Millisecond))
 
-	// The baseline runs in this process, interleaved with every scenario (see measure).
-	start := startBaseline
-	if o.baseProc {
-		start = startBaselineProcess
+	// The baseline runs interleaved with every scenario (see measure), in a process
+	// of its own like vcsauth, unless -baseline-in-process.
+	start := startBaselineProcess
+	if o.baseInProc {
+		start = startBaseline
 	}
 	base, err := start(s.token)
 	if err != nil {
@@ -324,7 +329,11 @@ func runPass(ctx context.Context, o options, p pass, bin, keyLine string, keys *
 			credentialWired = true
 		}
 		logf("%s", sc.load.name)
+		profiled := srv.profile(o, p.backend, sc.load.name)
 		lr, br := measure(ctx, o, srv.addr, sc.load, base.addr, baseLoad)
+		if err := profiled(); err != nil {
+			fmt.Fprintf(os.Stderr, "vcsauth-load: %s: %s: profile: %v\n", p.backend, sc.load.name, err)
+		}
 		baseSum.n += br.requests
 		baseSum.elapsed += br.elapsed
 		r = result(p.backend, sc.load.name, o.conns, lr, rate(br.requests, br.elapsed))

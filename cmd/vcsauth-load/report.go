@@ -71,7 +71,7 @@ func loadAvg() string {
 func (o options) describe() map[string]any {
 	return map[string]any{"conns": o.conns, "duration": o.duration.String(), "warmup": o.warmup.String(),
 		"slices": o.slices, "scenarios": o.scenarios, "postgres": o.postgres != "", "large": o.large, "large_scale": o.largeScale,
-		"storm_callers": o.storm, "server_env": o.serverEnv, "baseline_subprocess": o.baseProc, "provider_latency": o.latency.String(), "codes": o.codes}
+		"storm_callers": o.storm, "server_env": o.serverEnv, "baseline_in_process": o.baseInProc, "provider_latency": o.latency.String(), "codes": o.codes}
 }
 
 // judgeLarge compares each -large figure of scenarios 1–3 with the same scenario on

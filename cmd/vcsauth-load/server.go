@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,14 +81,19 @@ type server struct {
 	log     *logTail
 	exited  chan struct{}
 	waitErr error
+	pprof   string // the profiler's base URL, with profiling on
 }
 
 // startServer starts `vcsauth serve --listen 127.0.0.1:0` and waits for the line
 // "listening on http://HOST:PORT" on its standard error. The start-up time is from
 // exec to that line: opening the database, checking migrations, building the
 // handlers, listening.
-func (in *instance) startServer(ctx context.Context) (*server, error) {
+// With profiling, serve's profiler listens on a loopback port of its own.
+func (in *instance) startServer(ctx context.Context, profiling bool) (*server, error) {
 	args := append([]string{"serve", "--listen", "127.0.0.1:0"}, in.storeArgs()...)
+	if profiling {
+		args = append(args, "--debug-listen", "127.0.0.1:0")
+	}
 	cmd := exec.Command(in.bin, args...)
 	cmd.Env = in.env
 	stderr, err := cmd.StderrPipe()
@@ -100,6 +106,7 @@ func (in *instance) startServer(ctx context.Context) (*server, error) {
 		return nil, err
 	}
 	addrCh := make(chan string, 1)
+	pprofCh := make(chan string, 1)
 	go func() {
 		// Every request writes an access-log line: read them as fast as they come,
 		// so the server never blocks on a full pipe, and keep the last few.
@@ -109,6 +116,9 @@ func (in *instance) startServer(ctx context.Context) (*server, error) {
 		for sc.Scan() {
 			line := sc.Text()
 			if !found {
+				if _, u, ok := strings.Cut(line, `msg="profiler listening" url=`); ok {
+					pprofCh <- strings.TrimSpace(u)
+				}
 				if _, rest, ok := strings.Cut(line, "listening on http://"); ok {
 					found = true
 					addrCh <- strings.TrimSpace(rest)
@@ -126,6 +136,14 @@ func (in *instance) startServer(ctx context.Context) (*server, error) {
 	select {
 	case s.addr = <-addrCh:
 		s.startup = time.Since(t0)
+		if profiling {
+			select {
+			case s.pprof = <-pprofCh:
+			default:
+				s.kill()
+				return nil, errors.New("vcsauth serve did not say where its profiler listens")
+			}
+		}
 		return s, nil
 	case <-s.exited:
 		return nil, fmt.Errorf("vcsauth serve exited before listening: %v\n%s", s.waitErr, s.log.tail(20))
@@ -139,6 +157,62 @@ func (in *instance) startServer(ctx context.Context) (*server, error) {
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// profile starts a CPU profile of the server spanning one timed scenario (its
+// warm-up and slices: the baseline's slices leave the server idle, which a CPU
+// profile does not count) and returns the function that waits for it and writes it
+// to -profile/<backend>-<scenario>.pprof. Without -profile it does nothing.
+func (s *server) profile(o options, backend, scenario string) (wait func() error) {
+	if s.pprof == "" || o.profileDir == "" {
+		return func() error { return nil }
+	}
+	span := o.warmup + o.duration + o.duration/2 + time.Duration(2*o.slices)*100*time.Millisecond
+	secs := int(span.Seconds()) + 1
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(s.pprof + "profile?seconds=" + strconv.Itoa(secs))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("profiler answered %s", resp.Status)
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			done <- err
+			return
+		}
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			done <- err
+			return
+		}
+		done <- os.WriteFile(filepath.Join(o.profileDir, backend+"-"+slug(scenario)+".pprof"), b, 0o644)
+	}()
+	return func() error { return <-done }
+}
+
+// slug makes a file name of a scenario's name: "token check: gitlab GET /api/v4/user"
+// → "token-check-gitlab-get-api-v4-user".
+func slug(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		if ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+		if b.Len() >= 60 {
+			break
+		}
+	}
+	return strings.TrimRight(b.String(), "-")
+}
 
 // stop sends SIGTERM (serve drains and exits 0) and waits; it kills after 40 s.
 func (s *server) stop() error {
