@@ -74,7 +74,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 
 	a, err := app.New(ctx, app.Deps{Store: d.store, Keys: d.keys, Identity: d.identity,
-		ExternalURL: external, Version: version, Log: log})
+		ExternalURL: external, Version: version, Log: log, AccessLog: logs})
 	if err != nil {
 		ln.Close()
 		return err

@@ -51,6 +51,9 @@ type Deps struct {
 	// Version is sent by the TFE dialect as X-TFE-Version.
 	Version string
 	Log     *slog.Logger // discarded when nil
+	// AccessLog, when set, takes the access log's lines in Log's text format
+	// directly (server.HandlerOptions.AccessLog); otherwise they go to Log.
+	AccessLog io.Writer
 
 	// Now and Rand are the clock and the random source of the engines (time.Now
 	// and crypto/rand when nil). Identity has its own, given to identity.New.
@@ -172,7 +175,7 @@ func New(ctx context.Context, d Deps) (*App, error) {
 	servicestage.Register(mux, a.Connect, apiAuth, sso)
 	gitlab.Register(mux, a.Auth, apiAuth, gitlab.Options{Log: log})
 	github.Register(mux, a.Auth, apiAuth, github.Options{Log: log})
-	a.handler = server.Handler(mux, server.HandlerOptions{Logger: log, Metrics: metrics})
+	a.handler = server.Handler(mux, server.HandlerOptions{Logger: log, AccessLog: d.AccessLog, Metrics: metrics})
 	return a, nil
 }
 

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // syncBuffer is a log sink that the server's goroutines and the test share.
@@ -176,6 +178,32 @@ func TestAccessLogLevels(t *testing.T) {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 		if lines := logLines(t, &buf); len(lines) != 1 || lines[0]["level"] != tt.level || lines[0]["user"] != nil || lines[0]["route"] != "unmatched" {
 			t.Errorf("status %d: %v", tt.status, lines)
+		}
+	}
+}
+
+// AccessLogText writes the very bytes slog's text handler writes for the same line.
+func TestAccessLogTextIsSlogText(t *testing.T) {
+	t.Parallel()
+	strs := []string{"", "GET", "/api/v4/user", "GET /api/v4/user/{id}", "a b", "a=b", `say "hi"`, `back\slash`,
+		"tab\there", "nl\n", "del\x7f", "ünïcödé", "nbsp\u00a0x", "zero\u200bwidth", "bad\xffutf8", "emoji😀", "x"}
+	var entries []accessEntry
+	for i, s := range strs {
+		entries = append(entries, accessEntry{method: s, path: strs[(i+1)%len(strs)], route: strs[(i+2)%len(strs)],
+			status: []int{200, 404, 500, 503}[i%4], bytes: int64(i * 1000), duration: time.Duration(i) * 1234567 * time.Nanosecond,
+			requestID: strs[(i+3)%len(strs)], remote: "127.0.0.1", user: strs[(i+4)%len(strs)]})
+	}
+	zones := []*time.Location{time.UTC, time.FixedZone("x", 5*3600+30*60), time.FixedZone("y", -7*3600)}
+	for i, e := range entries {
+		at := time.Date(2026, 11, 21, 13, 22, 52, i*123456789%1e9, zones[i%len(zones)])
+		var want bytes.Buffer
+		rec := slog.NewRecord(at, e.level(), accessMsg, 0)
+		rec.AddAttrs(e.attrs()...)
+		if err := slog.NewTextHandler(&want, nil).Handle(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(e.appendText(nil, at)); got != want.String() {
+			t.Errorf("entry %d:\n got %q\nwant %q", i, got, want.String())
 		}
 	}
 }

@@ -82,8 +82,8 @@ type authResult struct {
 // there through it, tests use it directly, and so can a handler that signs someone in;
 // the access log then shows p's username.
 func WithPrincipal(ctx context.Context, p core.Principal) context.Context {
-	if rec := recordFrom(ctx); rec != nil {
-		rec.setUser(p.User.Username)
+	if st := stateFrom(ctx); st != nil {
+		st.setUser(p.User.Username)
 	}
 	return context.WithValue(ctx, authKey{}, authResult{p: p, ok: true})
 }

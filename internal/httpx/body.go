@@ -1,7 +1,6 @@
 package httpx
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,21 +19,28 @@ const DefaultMaxBodyBytes int64 = 1 << 20
 // so a dialect can answer 413 instead of its validation status.
 var ErrBodyTooLarge = errors.New("request body too large")
 
-type bodyLimitKey struct{}
-
 // LimitBody caps every request body at n bytes (DefaultMaxBodyBytes when n <= 0) with
 // http.MaxBytesReader, which also closes the connection after an oversized body.
+// Nested limits (the server's, then a dialect's) keep the smaller; a layer whose
+// limit an outer one already enforces changes nothing.
 func LimitBody(n int64) Middleware {
 	if n <= 0 {
 		n = DefaultMaxBodyBytes
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r2 := r.WithContext(context.WithValue(r.Context(), bodyLimitKey{}, n))
-			if r.Body != nil && r.Body != http.NoBody {
-				r2.Body = http.MaxBytesReader(w, r.Body, n)
+			st, r := stateOf(r)
+			if st.bodyLimit != 0 && st.bodyLimit <= n {
+				next.ServeHTTP(w, r)
+				return
 			}
-			next.ServeHTTP(w, r2)
+			st.bodyLimit = n
+			if r.Body != nil && r.Body != http.NoBody {
+				body := r.Body
+				r = r.WithContext(r.Context()) // a copy: the caller's request is not ours to change
+				r.Body = http.MaxBytesReader(w, body, n)
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
 }
@@ -62,8 +68,11 @@ func DecodeJSON(r *http.Request, v any) error {
 	if body == nil {
 		body = http.NoBody
 	}
-	limit, limited := r.Context().Value(bodyLimitKey{}).(int64)
-	if !limited {
+	var limit int64
+	if st := stateFrom(r.Context()); st != nil {
+		limit = st.bodyLimit
+	}
+	if limit == 0 {
 		limit = DefaultMaxBodyBytes
 		body = http.MaxBytesReader(nil, body, limit)
 	}

@@ -10,8 +10,6 @@ import (
 	"github.com/vcsauth/vcsauth/internal/core"
 )
 
-type clientIPKey struct{}
-
 // TrustProxies works out the client's address once per request and records it for
 // ClientIP and for core.RemoteAddr (which audit events read). It believes
 // X-Forwarded-For only as far as trusted proxies vouch for it: when the peer
@@ -24,8 +22,16 @@ func TrustProxies(trusted []netip.Prefix) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ip := clientIPFrom(r, trusted)
-			ctx := core.WithRemoteAddr(context.WithValue(r.Context(), clientIPKey{}, ip), ip)
-			next.ServeHTTP(w, r.WithContext(ctx))
+			// One copy of the request for the state and core's address: this is
+			// the outermost layer, so the state is usually made here.
+			ctx := r.Context()
+			st := stateFrom(ctx)
+			if st == nil {
+				st = &state{}
+				ctx = context.WithValue(ctx, stateKey{}, st)
+			}
+			st.clientIP = ip
+			next.ServeHTTP(w, r.WithContext(core.WithRemoteAddr(ctx, ip)))
 		})
 	}
 }
@@ -33,8 +39,8 @@ func TrustProxies(trusted []netip.Prefix) Middleware {
 // ClientIP returns the address of the client: the one TrustProxies worked out, or the
 // host part of r.RemoteAddr.
 func ClientIP(r *http.Request) string {
-	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
-		return ip
+	if st := stateFrom(r.Context()); st != nil && st.clientIP != "" {
+		return st.clientIP
 	}
 	return peerHost(r.RemoteAddr)
 }

@@ -60,7 +60,7 @@ func (m *Metrics) Instrument(next http.Handler) http.Handler {
 		start := time.Now()
 		m.inFlight.Inc()
 		rw := wrap(w)
-		rec, r := observe(r)
+		st, r := stateOf(r)
 		done := false
 		defer func() {
 			m.inFlight.Dec()
@@ -68,7 +68,7 @@ func (m *Metrics) Instrument(next http.Handler) http.Handler {
 			if !done && !rw.wroteHeader {
 				status = http.StatusInternalServerError
 			}
-			route, method := routeOf(rec, r), methodLabel(r.Method)
+			route, method := routeOf(st, r), methodLabel(r.Method)
 			m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 			m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 		}()

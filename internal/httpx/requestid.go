@@ -6,12 +6,11 @@ import (
 	"net/http"
 )
 
-// RequestIDHeader carries the request id in both directions.
+// RequestIDHeader carries the request id in both directions. It is in canonical
+// form, so it may index an http.Header directly.
 const RequestIDHeader = "X-Request-Id"
 
 const maxRequestIDLen = 64
-
-type requestIDKey struct{}
 
 // AssignRequestID gives every request an id: the client's X-Request-Id when it is sane
 // (at most 64 characters of [A-Za-z0-9._-]), otherwise a new one from gen (NewRequestID
@@ -28,16 +27,20 @@ func AssignRequestID(gen func() string) Middleware {
 			if !ValidRequestID(id) {
 				id = gen()
 			}
-			w.Header().Set(RequestIDHeader, id)
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+			w.Header()[RequestIDHeader] = []string{id}
+			st, r := stateOf(r)
+			st.requestID = id
+			next.ServeHTTP(w, r)
 		})
 	}
 }
 
 // RequestID returns the request id AssignRequestID put in ctx, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if st := stateFrom(ctx); st != nil {
+		return st.requestID
+	}
+	return ""
 }
 
 // NewRequestID returns 128 random bits as 26 base32 characters.

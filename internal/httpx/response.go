@@ -67,48 +67,57 @@ func (w *responseWriter) Status() int {
 	return w.status
 }
 
-// record collects, while a request runs, what the layers outside the router learn only
-// from inside it: the route pattern the mux matched and who the caller turned out to
-// be. Inner layers see a copy of the request (r.WithContext), so they write here.
-type record struct {
+// state is what the shared middleware learns about a request, held in one context
+// value so that the layers share it instead of each copying the request
+// (r.WithContext copies the whole *http.Request): the client's address
+// (TrustProxies), the request id (AssignRequestID), the body limit (LimitBody), and
+// what the layers outside the router learn only from inside it: the route pattern
+// the mux matched and who the caller turned out to be. The first layer creates it
+// (stateOf); the fields it sets before calling the next layer are read-only from
+// then on, the route and the user are written under mu by inner layers.
+type state struct {
+	clientIP  string
+	requestID string
+	bodyLimit int64 // 0: none
+
 	mu    sync.Mutex
 	route string
 	user  string
 }
 
-type recordKey struct{}
+type stateKey struct{}
 
-// observe returns the request's record, creating it (and a request that carries it)
+// stateOf returns the request's state, creating it (and a request that carries it)
 // when no outer layer did.
-func observe(r *http.Request) (*record, *http.Request) {
-	if rec, ok := r.Context().Value(recordKey{}).(*record); ok {
-		return rec, r
+func stateOf(r *http.Request) (*state, *http.Request) {
+	if st, ok := r.Context().Value(stateKey{}).(*state); ok {
+		return st, r
 	}
-	rec := &record{}
-	return rec, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
+	st := &state{}
+	return st, r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 }
 
-func recordFrom(ctx context.Context) *record {
-	rec, _ := ctx.Value(recordKey{}).(*record)
-	return rec
+func stateFrom(ctx context.Context) *state {
+	st, _ := ctx.Value(stateKey{}).(*state)
+	return st
 }
 
-func (rec *record) setRoute(route string) {
-	rec.mu.Lock()
-	rec.route = route
-	rec.mu.Unlock()
+func (st *state) setRoute(route string) {
+	st.mu.Lock()
+	st.route = route
+	st.mu.Unlock()
 }
 
-func (rec *record) setUser(user string) {
-	rec.mu.Lock()
-	rec.user = user
-	rec.mu.Unlock()
+func (st *state) setUser(user string) {
+	st.mu.Lock()
+	st.user = user
+	st.mu.Unlock()
 }
 
-func (rec *record) get() (route, user string) {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return rec.route, rec.user
+func (st *state) get() (route, user string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.route, st.user
 }
 
 // unmatchedRoute labels requests no pattern matched (404, 405, redirects), so that
@@ -117,8 +126,8 @@ const unmatchedRoute = "unmatched"
 
 // routeOf returns the pattern recorded by CaptureRoute, or the one the mux left on r
 // when no layer copied the request, or unmatchedRoute.
-func routeOf(rec *record, r *http.Request) string {
-	route, _ := rec.get()
+func routeOf(st *state, r *http.Request) string {
+	route, _ := st.get()
 	if route == "" {
 		route = r.Pattern
 	}
@@ -136,8 +145,8 @@ func routeOf(rec *record, r *http.Request) string {
 func CaptureRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
-			if rec := recordFrom(r.Context()); rec != nil && r.Pattern != "" {
-				rec.setRoute(r.Pattern)
+			if st := stateFrom(r.Context()); st != nil && r.Pattern != "" {
+				st.setRoute(r.Pattern)
 			}
 		}()
 		next.ServeHTTP(w, r)

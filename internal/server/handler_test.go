@@ -261,3 +261,42 @@ func TestHandler(t *testing.T) {
 		t.Errorf("logged users = %v", users)
 	}
 }
+
+// With HandlerOptions.AccessLog the access lines go there, in slog's text format,
+// and not through the logger; other log lines still use the logger.
+func TestHandlerAccessLogWriter(t *testing.T) {
+	t.Parallel()
+	var access, other lockedBuffer
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /things/{id}", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("GET /panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	h := Handler(mux, HandlerOptions{Logger: slog.New(slog.NewTextHandler(&other, nil)), AccessLog: &access,
+		Authenticator: tokenAuth{}})
+	for _, tc := range []struct{ path, token string }{{"/things/1?code=secret", "vcp_good"}, {"/panic", ""}} {
+		req := httptest.NewRequest(http.MethodGet, tc.path, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	lines := strings.Split(strings.TrimSpace(access.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("access lines: %q", access.String())
+	}
+	for i, want := range []string{
+		`level=INFO msg="http request" method=GET path=/things/1 route="GET /things/{id}" status=200 bytes=2 duration=`,
+		`level=ERROR msg="http request" method=GET path=/panic route="GET /panic" status=500 `,
+	} {
+		if !strings.Contains(lines[i], want) || !strings.HasPrefix(lines[i], "time=") {
+			t.Errorf("line %d = %q, want it to hold %q", i, lines[i], want)
+		}
+	}
+	if !strings.HasSuffix(lines[0], " user=alice") || strings.Contains(access.String(), "secret") || strings.Contains(access.String(), "vcp_good") {
+		t.Errorf("first line %q: want the user, and neither the query nor the token", lines[0])
+	}
+	if strings.Contains(other.String(), "http request") || !strings.Contains(other.String(), "boom") {
+		t.Errorf("logger got %q: want the panic and no access line", other.String())
+	}
+}

@@ -1,8 +1,8 @@
 package sqlstore
 
 import (
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
