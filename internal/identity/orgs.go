@@ -68,25 +68,20 @@ func (s *Service) Role(ctx context.Context, orgID, userID string) (core.Role, er
 // Org returns the organization named name if the principal may see it; otherwise
 // ErrNotFound, so nobody learns which names exist in other tenants. It also
 // returns the principal's role there.
+// It is one read of the store, on the path of every organization-scoped request.
 func (s *Service) Org(ctx context.Context, p core.Principal, name string) (core.Organization, core.Role, error) {
-	o, err := s.st.OrgByName(ctx, name)
-	if err != nil {
-		return core.Organization{}, "", err
-	}
-	return s.visibleOrg(ctx, p, o)
+	o, role, err := s.st.OrgByNameWithRole(ctx, name, p.User.ID)
+	return visibleOrg(p, o, role, err)
 }
 
 // OrgByID is Org by id.
 func (s *Service) OrgByID(ctx context.Context, p core.Principal, id string) (core.Organization, core.Role, error) {
-	o, err := s.st.Org(ctx, id)
-	if err != nil {
-		return core.Organization{}, "", err
-	}
-	return s.visibleOrg(ctx, p, o)
+	o, role, err := s.st.OrgWithRole(ctx, id, p.User.ID)
+	return visibleOrg(p, o, role, err)
 }
 
-func (s *Service) visibleOrg(ctx context.Context, p core.Principal, o core.Organization) (core.Organization, core.Role, error) {
-	role, err := s.Role(ctx, o.ID, p.User.ID)
+// visibleOrg passes on an organization read with p's role there if p may see it.
+func visibleOrg(p core.Principal, o core.Organization, role core.Role, err error) (core.Organization, core.Role, error) {
 	if err != nil {
 		return core.Organization{}, "", err
 	}

@@ -55,6 +55,11 @@ type Identity interface {
 	CreateOrg(ctx context.Context, o core.Organization) error
 	Org(ctx context.Context, id string) (core.Organization, error)
 	OrgByName(ctx context.Context, name string) (core.Organization, error)
+	// OrgWithRole and OrgByNameWithRole return the organization and userID's role
+	// in it ("" when they are not a member) in one read: every organization-scoped
+	// request needs both.
+	OrgWithRole(ctx context.Context, id, userID string) (core.Organization, core.Role, error)
+	OrgByNameWithRole(ctx context.Context, name, userID string) (core.Organization, core.Role, error)
 	ListOrgs(ctx context.Context, p Page) ([]core.Organization, int, error)
 	UpdateOrg(ctx context.Context, id string, fn func(core.Organization) (core.Organization, error)) (core.Organization, error)
 	DeleteOrg(ctx context.Context, id string) error

@@ -191,6 +191,28 @@ func (s *Store) OrgByName(ctx context.Context, name string) (core.Organization, 
 	return o, s.identErr("organization "+name, err)
 }
 
+// identOrgWithRole reads an organization with one person's role there.
+const identOrgWithRole = `SELECT o.id, o.name, o.email, o.created_at, o.updated_at, COALESCE(m.role, '')
+	FROM organizations o LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = $2 WHERE o.`
+
+func (s *Store) OrgWithRole(ctx context.Context, id, userID string) (core.Organization, core.Role, error) {
+	return s.orgWithRole(ctx, identOrgWithRole+`id = $1`, id, userID)
+}
+
+func (s *Store) OrgByNameWithRole(ctx context.Context, name, userID string) (core.Organization, core.Role, error) {
+	return s.orgWithRole(ctx, identOrgWithRole+`name = $1`, name, userID)
+}
+
+func (s *Store) orgWithRole(ctx context.Context, query, key, userID string) (core.Organization, core.Role, error) {
+	var o core.Organization
+	var role core.Role
+	err := s.hotRow(ctx, query, key, userID).Scan(&o.ID, &o.Name, &o.Email, scanTime(&o.CreatedAt), scanTime(&o.UpdatedAt), &role)
+	if err != nil {
+		return core.Organization{}, "", s.identErr("organization "+key, err)
+	}
+	return o, role, nil
+}
+
 func (s *Store) ListOrgs(ctx context.Context, p store.Page) ([]core.Organization, int, error) {
 	total, err := identCount(ctx, s.db, `SELECT COUNT(*) FROM organizations`)
 	if err != nil {

@@ -39,6 +39,7 @@ func runIdentity(t *testing.T, open Opener) {
 		"UpdateOrg":              testUpdateOrg,
 		"DeleteOrgCascades":      testDeleteOrgCascades,
 		"Memberships":            testMemberships,
+		"OrgWithRole":            testOrgWithRole,
 		"Projects":               testProjects,
 		"UpdateProject":          testUpdateProject,
 		"TokenRoundTrip":         testTokenRoundTrip,
@@ -476,6 +477,34 @@ func testDeleteOrgCascades(t *testing.T, s store.Store) {
 }
 
 // ---- memberships --------------------------------------------------------------------
+
+func testOrgWithRole(t *testing.T, s store.Store) {
+	o, other := NewOrg(t, s), NewOrg(t, s)
+	admin, outsider := NewUser(t, s), NewUser(t, s)
+	identOK(t, "PutMembership", s.PutMembership(ctx(t), core.Membership{OrgID: o.ID, UserID: admin.ID, Role: core.RoleAdmin, CreatedAt: micro}))
+	identOK(t, "PutMembership", s.PutMembership(ctx(t), core.Membership{OrgID: other.ID, UserID: outsider.ID, Role: core.RoleOwner, CreatedAt: micro}))
+	for _, tc := range []struct {
+		user string
+		want core.Role
+	}{{admin.ID, core.RoleAdmin}, {outsider.ID, ""}, {"user-none", ""}} {
+		got, role, err := s.OrgWithRole(ctx(t), o.ID, tc.user)
+		identOK(t, "OrgWithRole", err)
+		identSame(t, "OrgWithRole", got, o)
+		if role != tc.want {
+			t.Errorf("OrgWithRole(%s): role %q, want %q", tc.user, role, tc.want)
+		}
+		got, role, err = s.OrgByNameWithRole(ctx(t), o.Name, tc.user)
+		identOK(t, "OrgByNameWithRole", err)
+		identSame(t, "OrgByNameWithRole", got, o)
+		if role != tc.want {
+			t.Errorf("OrgByNameWithRole(%s): role %q, want %q", tc.user, role, tc.want)
+		}
+	}
+	_, _, err := s.OrgWithRole(ctx(t), "org-none", admin.ID)
+	identIs(t, "OrgWithRole of a missing organization", err, core.ErrNotFound)
+	_, _, err = s.OrgByNameWithRole(ctx(t), "no-such-org", admin.ID)
+	identIs(t, "OrgByNameWithRole of a missing organization", err, core.ErrNotFound)
+}
 
 func testMemberships(t *testing.T, s store.Store) {
 	o1, o2 := NewOrg(t, s), NewOrg(t, s)
