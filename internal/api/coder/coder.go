@@ -8,6 +8,7 @@
 //	GET    /api/v2/external-auth/{id}/device          start the provider's device flow
 //	POST   /api/v2/external-auth/{id}/device          poll it once: 204 when linked
 //	GET    /api/v2/workspaceagents/me/external-auth   git credentials (?id= or ?match=, &listen=true)
+//	GET    /api/v2/users/me                           the caller (codersdk.User), how the coder CLI checks a token
 //
 // A provider is an OAuth client the caller may use; {id} is its slug, or its oc- id
 // when it has none. The link page /external-auth/{id} is the web console's and the
@@ -18,6 +19,8 @@
 //
 // Wire decisions worth knowing:
 //
+//   - A user's id is a UUID in codersdk and a "user-…" string here: users/me shows
+//     a name-based UUID of it (UserUUID), stable with nothing stored.
 //   - Every error is codersdk.Response JSON: {"message","detail","validations"}.
 //     Anything unknown, or not the caller's, is 404 "Resource not found or you do
 //     not have access to this resource", so nobody learns what exists elsewhere.
@@ -57,6 +60,10 @@ import (
 const (
 	PathExternalAuth = "/api/v2/external-auth"
 	PathAgentAuth    = "/api/v2/workspaceagents/me/external-auth"
+	// PathMe is the caller, as codersdk's Client.User(ctx, codersdk.Me) names it.
+	PathMe = "/api/v2/users/me"
+	// pathUsers is PathMe's subtree, where nothing else is served.
+	pathUsers = "/api/v2/users/"
 )
 
 // MaxBodyBytes bounds a request body: the only one is a device code.
@@ -94,6 +101,7 @@ func Register(mux *http.ServeMux, e *connect.Engine, auth httpx.Middleware, o Op
 	mux.Handle("GET "+PathExternalAuth+"/{id}/device", wrap(h.deviceStart))
 	mux.Handle("POST "+PathExternalAuth+"/{id}/device", wrap(h.deviceExchange))
 	mux.Handle("GET "+PathAgentAuth, wrap(h.workloadCredential))
+	mux.Handle("GET "+PathMe, wrap(h.me))
 	// Other methods and paths of the dialect: Coder's JSON rather than net/http's
 	// text. The patterns are less specific than the ones above, so they only catch
 	// what those do not.
@@ -101,6 +109,8 @@ func Register(mux *http.ServeMux, e *connect.Engine, auth httpx.Middleware, o Op
 	mux.Handle(PathExternalAuth, fallback)
 	mux.Handle(PathExternalAuth+"/", fallback)
 	mux.Handle(PathAgentAuth, fallback)
+	mux.Handle(PathMe, fallback)
+	mux.Handle(pathUsers, fallback)
 }
 
 type handlers struct {
@@ -336,7 +346,7 @@ func (h *handlers) fallback(w http.ResponseWriter, r *http.Request) {
 
 // allowed lists the methods of a path the routes serve ("" when none do).
 func allowed(path string) string {
-	if path == PathExternalAuth || path == PathAgentAuth {
+	if path == PathExternalAuth || path == PathAgentAuth || path == PathMe {
 		return "GET, HEAD"
 	}
 	rest, ok := strings.CutPrefix(path, PathExternalAuth+"/")

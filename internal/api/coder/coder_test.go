@@ -24,7 +24,7 @@ func TestRegisterEveryRoute(t *testing.T) {
 	for _, pattern := range []string{
 		"GET /api/v2/external-auth", "GET /api/v2/external-auth/{id}", "DELETE /api/v2/external-auth/{id}",
 		"GET /api/v2/external-auth/{id}/device", "POST /api/v2/external-auth/{id}/device",
-		"GET /api/v2/workspaceagents/me/external-auth",
+		"GET /api/v2/workspaceagents/me/external-auth", "GET /api/v2/users/me",
 	} {
 		method, path, _ := strings.Cut(pattern, " ")
 		path = strings.ReplaceAll(path, "{id}", "x")

@@ -120,6 +120,33 @@ type LinkNeeded struct {
 	URL string `json:"url"`
 }
 
+// CurrentUser is GET /api/v2/users/me (codersdk.User, with its embedded
+// ReducedUser and MinimalUser). ID is a UUID string (UserUUID); LastSeenAt is
+// always the zero time, which Coder sends for a user it has not seen, as
+// vcsauth does not write down every request a person makes.
+type CurrentUser struct {
+	ID              string     `json:"id"`
+	Username        string     `json:"username"`
+	Name            string     `json:"name,omitempty"`
+	AvatarURL       string     `json:"avatar_url,omitempty"`
+	Email           string     `json:"email"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	LastSeenAt      time.Time  `json:"last_seen_at"`
+	Status          string     `json:"status"`
+	LoginType       string     `json:"login_type"`
+	ThemePreference string     `json:"theme_preference,omitempty"`
+	OrganizationIDs []string   `json:"organization_ids"`
+	Roles           []SlimRole `json:"roles"`
+}
+
+// SlimRole is one of a user's roles (codersdk.SlimRole).
+type SlimRole struct {
+	Name           string `json:"name"`
+	DisplayName    string `json:"display_name"`
+	OrganizationID string `json:"organization_id,omitempty"`
+}
+
 // ProviderType is the Coder provider type of a kind (codersdk's
 // EnhancedExternalAuthProvider values; gitee has none there and keeps its name).
 func ProviderType(k core.ProviderKind) string {

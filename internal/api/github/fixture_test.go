@@ -152,7 +152,7 @@ func basicHeader(u core.User) http.Header {
 func (f *fixture) golden(t *testing.T, name string, ex exchange) {
 	t.Helper()
 	apitest.Shape{
-		Headers: []string{"Content-Type", "Link", "X-Github-Otp", "X-Ratelimit-Remaining"},
+		Headers: []string{"Content-Type", "Link", "X-Github-Otp", "X-Oauth-Scopes", "X-Ratelimit-Remaining"},
 		Text:    func(v string) string { return strings.ReplaceAll(v, f.srv.URL, "{base}") },
 		Value:   f.normalise,
 	}.Golden(t, name, ex)

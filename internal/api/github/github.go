@@ -11,6 +11,7 @@
 //	GET    /api/v3/authorizations/{authorization_id}
 //	PATCH  /api/v3/authorizations/{authorization_id}            scopes | add_scopes | remove_scopes, note, …
 //	DELETE /api/v3/authorizations/{authorization_id}
+//	GET    /api/v3/user                                         the caller, as go-github's Users.Get(ctx, "") and gh check a token
 //
 // It translates and nothing more: who may do what, validation and scope arithmetic
 // are the engine's (authserver), so this dialect and GitLab's cannot drift apart.
@@ -27,7 +28,11 @@
 //   - A wrong client_id or client_secret is 422 on the field "client_secret", the
 //     same whichever half was wrong; no token is made.
 //   - Users' ids are strings ("user-…") and GitHub's are integers, so a user is shown
-//     with login, node_id (our id), type and site_admin, and no "id".
+//     with login, node_id (our id), type and site_admin, and no "id". GET /user adds
+//     name (null), email, two_factor_authentication, created_at and updated_at,
+//     and no URL fields: vcsauth serves no /users/{login} to point them at.
+//   - GET /user answers a token request with X-OAuth-Scopes, the token's scopes
+//     comma-separated, as GitHub does: clients read a token's scopes from it.
 //   - A personal token's "app" is named after its note, with GitHub's all-zero
 //     client_id. An application's "app" url is the origin of its first web redirect
 //     URI (its home, as far as we know), or vcsauth's own URL.
@@ -37,9 +42,11 @@
 package github
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/vcsauth/vcsauth/internal/authserver"
 	"github.com/vcsauth/vcsauth/internal/core"
@@ -80,6 +87,7 @@ func Register(mux *http.ServeMux, e *authserver.Engine, auth httpx.Middleware, o
 	mux.Handle("GET "+Prefix+"/authorizations/{authorization_id}", wrap(h.getAuthorization))
 	mux.Handle("PATCH "+Prefix+"/authorizations/{authorization_id}", wrap(h.editAuthorization))
 	mux.Handle("DELETE "+Prefix+"/authorizations/{authorization_id}", wrap(h.deleteAuthorization))
+	mux.Handle("GET "+Prefix+"/user", wrap(h.currentUser))
 	// Anything else under the prefix is GitHub's JSON 404, not net/http's text.
 	mux.Handle(Prefix+"/", httpx.Recover(h.log, Render)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeNotFound(w)
@@ -244,6 +252,30 @@ func (h *handlers) deleteAuthorization(w http.ResponseWriter, r *http.Request, p
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// currentUser is GET /user: the caller, from the principal authentication loaded
+// (no store read: this is the call clients check a token with).
+//
+// Scopes: any valid token may ask, as any token may at GitHub, whose "user" scope
+// only decides whether the private part of the profile comes along. Here that is
+// the engine's read_user rule (UserInfo, the one GitLab's GET /user applies): a
+// token it refuses still gets the public part, without email and
+// two_factor_authentication. Basic auth holds every scope.
+func (h *handlers) currentUser(w http.ResponseWriter, r *http.Request, p core.Principal) {
+	u, err := h.e.UserInfo(p)
+	private := err == nil
+	switch {
+	case errors.Is(err, core.ErrForbidden):
+		u = p.User
+	case err != nil:
+		h.fail(w, r, err)
+		return
+	}
+	if p.Method == core.AuthToken {
+		w.Header().Set("X-OAuth-Scopes", strings.Join(p.Scopes, ", "))
+	}
+	writeJSON(w, http.StatusOK, profile(u, private))
 }
 
 // pathID reads a positive integer id from the path; anything else names nothing.

@@ -573,7 +573,9 @@ func TestUnknownRoutes(t *testing.T) {
 	f := newFixture(t)
 	tok := f.token(t, f.alice, "api")
 	for _, tc := range []struct{ method, path string }{
-		{http.MethodGet, "/api/v3/user"},
+		{http.MethodGet, "/api/v3/users/alice"},
+		{http.MethodGet, "/api/v3/user/emails"},
+		{http.MethodPatch, "/api/v3/user"},
 		{http.MethodGet, "/api/v3/authorizations/abc"},
 		{http.MethodDelete, "/api/v3/applications/grants/0"},
 		{http.MethodPost, "/api/v3/applications/grants"},

@@ -33,6 +33,20 @@ type userJSON struct {
 	SiteAdmin bool   `json:"site_admin"`
 }
 
+// currentUserJSON is GitHub's User as GET /user shows the caller: the simple user
+// above and the profile fields. name is null (vcsauth keeps no display name).
+// email and two_factor_authentication are the private part, which GitHub shows
+// only to a token allowed to read the profile (its "user" scope): without it email
+// is null and two_factor_authentication absent.
+type currentUserJSON struct {
+	userJSON
+	Name                    *string `json:"name"`
+	Email                   *string `json:"email"`
+	TwoFactorAuthentication *bool   `json:"two_factor_authentication,omitempty"`
+	CreatedAt               string  `json:"created_at"`
+	UpdatedAt               string  `json:"updated_at"`
+}
+
 type grantJSON struct {
 	ID        int64    `json:"id"`
 	URL       string   `json:"url"`
@@ -96,7 +110,7 @@ func (h *handlers) authorization(a authserver.AuthorizationInfo, u core.User, te
 		Scopes: nonNil(a.Scopes), Token: text, HashedToken: hex.EncodeToString(a.Hash), TokenLastEight: a.LastEight,
 		Note: nullable(a.Note), NoteURL: nullable(a.NoteURL), Fingerprint: nullable(a.Fingerprint),
 		CreatedAt: timestamp(a.CreatedAt), UpdatedAt: timestamp(a.UpdatedAt),
-		User: userJSON{Login: u.Username, NodeID: u.ID, Type: "User", SiteAdmin: u.SiteAdmin}}
+		User: simpleUser(u)}
 	if !a.ExpiresAt.IsZero() {
 		s := timestamp(a.ExpiresAt)
 		out.ExpiresAt = &s
@@ -105,6 +119,20 @@ func (h *handlers) authorization(a authserver.AuthorizationInfo, u core.User, te
 		out.App = appJSON{URL: docsURL, Name: a.Note, ClientID: personalClientID}
 	} else {
 		out.App = h.app(a.Application)
+	}
+	return out
+}
+
+func simpleUser(u core.User) userJSON {
+	return userJSON{Login: u.Username, NodeID: u.ID, Type: "User", SiteAdmin: u.SiteAdmin}
+}
+
+// profile shows u as GET /user does; private adds the profile's private fields.
+func profile(u core.User, private bool) currentUserJSON {
+	out := currentUserJSON{userJSON: simpleUser(u), CreatedAt: timestamp(u.CreatedAt), UpdatedAt: timestamp(u.UpdatedAt)}
+	if private {
+		twoFactor := u.HasTOTP()
+		out.Email, out.TwoFactorAuthentication = nullable(u.Email), &twoFactor
 	}
 	return out
 }

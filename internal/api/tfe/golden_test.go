@@ -80,6 +80,8 @@ func TestGolden(t *testing.T) {
 		save                      string // remember data.id under this name
 	}{
 		{"ping", http.MethodGet, "/ping", "", nil, ""},
+		{"account_details", http.MethodGet, "/account/details", v.adminTok, nil, ""},
+		{"error_401_account_details", http.MethodGet, "/account/details", "vcp_notatoken", nil, ""},
 		{"organizations_list", http.MethodGet, "/organizations", v.adminTok, nil, ""},
 		{"organization_show", http.MethodGet, "/organizations/acme", v.adminTok, nil, ""},
 		{"project_create", http.MethodPost, "/organizations/acme/projects", v.adminTok,

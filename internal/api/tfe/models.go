@@ -73,6 +73,43 @@ type orgModel struct {
 	CreatedAt  time.Time `jsonapi:"attr,created-at,iso8601"`
 }
 
+// userModel is a users resource, as GET /account/details shows the caller (go-tfe's
+// tfe.User). email and avatar-url are null when unknown (vcsauth keeps no avatars),
+// unconfirmed-email always (an email address changes only by an operator, so there
+// is never one waiting for confirmation). No account is a service account or signs
+// in through SSO. is-admin is is-site-admin's successor in TFE v202406; both are sent.
+type userModel struct {
+	ID               string               `jsonapi:"primary,users"`
+	Username         string               `jsonapi:"attr,username"`
+	Email            *string              `jsonapi:"attr,email"`
+	AvatarURL        *string              `jsonapi:"attr,avatar-url"`
+	IsServiceAccount bool                 `jsonapi:"attr,is-service-account"`
+	TwoFactor        *twoFactorModel      `jsonapi:"attr,two-factor"`
+	UnconfirmedEmail *string              `jsonapi:"attr,unconfirmed-email"`
+	V2Only           bool                 `jsonapi:"attr,v2-only"`
+	IsSiteAdmin      bool                 `jsonapi:"attr,is-site-admin"`
+	IsAdmin          bool                 `jsonapi:"attr,is-admin"`
+	IsSSOLogin       bool                 `jsonapi:"attr,is-sso-login"`
+	Permissions      *userPermissionModel `jsonapi:"attr,permissions"`
+}
+
+// twoFactorModel is the user's two-factor attribute: a TOTP second factor here is
+// verified by a code when it is enrolled, so enabled and verified go together.
+type twoFactorModel struct {
+	Enabled  bool `jsonapi:"attr,enabled"`
+	Verified bool `jsonapi:"attr,verified"`
+}
+
+// userPermissionModel is the user's permissions attribute (go-tfe's UserPermissions).
+type userPermissionModel struct {
+	CanCreateOrganizations bool `jsonapi:"attr,can-create-organizations"`
+	CanChangeEmail         bool `jsonapi:"attr,can-change-email"`
+	CanChangeUsername      bool `jsonapi:"attr,can-change-username"`
+	CanManageUserTokens    bool `jsonapi:"attr,can-manage-user-tokens"`
+	CanView2FaSettings     bool `jsonapi:"attr,can-view2fa-settings"`
+	CanManageHcpAccount    bool `jsonapi:"attr,can-manage-hcp-account"`
+}
+
 // References: resources named in relationships whose attributes are never included
 // (a reference to the full model would recurse, client → token → client).
 type (
@@ -145,4 +182,24 @@ func projectOf(p core.Project, orgName string) *projectModel {
 
 func orgOf(o core.Organization) *orgModel {
 	return &orgModel{Name: o.Name, ExternalID: o.ID, Email: nullable(o.Email), CreatedAt: o.CreatedAt}
+}
+
+// userOf shows the caller, from the principal alone: no store read, so the call a
+// client checks its token with costs no more than authenticating it.
+//
+// The permissions say what vcsauth lets the person do, in the core's words where
+// the core has a rule: organizations are created by site administrators
+// (core.CanAdminSite, identity.CreateOrg's check, so it also depends on the token
+// allowing administration); people manage their own tokens and second factor in the
+// web console; nobody changes their own email or username, and there is no HCP
+// account.
+func userOf(p core.Principal) *userModel {
+	u := p.User
+	return &userModel{
+		ID: u.ID, Username: u.Username, Email: nullable(u.Email),
+		TwoFactor:   &twoFactorModel{Enabled: u.HasTOTP(), Verified: u.HasTOTP()},
+		IsSiteAdmin: u.SiteAdmin, IsAdmin: u.SiteAdmin,
+		Permissions: &userPermissionModel{CanCreateOrganizations: core.CanAdminSite(p),
+			CanManageUserTokens: true, CanView2FaSettings: true},
+	}
 }

@@ -1,7 +1,11 @@
 // Package tfe is the Terraform Cloud / Enterprise dialect of vcsauth's upstream half:
 // the JSON:API endpoints through which go-tfe (and the tooling built on it) manages
 // VCS connections — oauth-clients, oauth-tokens — and, as far as that client needs
-// them, projects and organizations. The contract is api/tfe.md.
+// them, projects and organizations. The contract is api/tfe.md. Beside those:
+//
+//	GET /api/v2/ping             204 with the version headers, without credentials
+//	GET /api/v2/account/details  the caller (a users resource), as terraform login
+//	                             and go-tfe's Users.ReadCurrent check a token
 //
 // It translates and nothing more: a handler decodes the JSON:API document, calls
 // connect or identity, and encodes the answer. Who may do what, validation and
@@ -74,6 +78,7 @@ func Register(mux *http.ServeMux, e *connect.Engine, id *identity.Service, auth 
 	}
 
 	mux.Handle("GET "+Prefix+"/ping", public(ping))
+	mux.Handle("GET "+Prefix+"/account/details", private(h.accountDetails))
 
 	mux.Handle("GET "+Prefix+"/organizations", private(h.listOrgs))
 	mux.Handle("GET "+Prefix+"/organizations/{org}", private(h.showOrg))
@@ -102,7 +107,7 @@ func Register(mux *http.ServeMux, e *connect.Engine, id *identity.Service, auth 
 	// for a known path and another method, 404 for an unknown path. Only these
 	// subtrees: /api/v2 is shared with the Coder dialect.
 	unknown := public(func(w http.ResponseWriter, r *http.Request) { notRouted(mux, w, r) })
-	for _, p := range []string{"/ping", "/organizations", "/organizations/", "/oauth-clients/", "/oauth-tokens/", "/projects/"} {
+	for _, p := range []string{"/ping", "/account/", "/organizations", "/organizations/", "/oauth-clients/", "/oauth-tokens/", "/projects/"} {
 		mux.Handle(Prefix+p, unknown)
 	}
 }

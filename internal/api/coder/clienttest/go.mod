@@ -52,6 +52,7 @@ replace github.com/openai/openai-go/v3 => github.com/SasSwart/openai-go/v3 v3.0.
 
 require (
 	github.com/coder/coder/v2 v2.30.0
+	github.com/google/uuid v1.6.0
 	github.com/vcsauth/vcsauth v0.0.0
 )
 
@@ -139,7 +140,6 @@ require (
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/nftables v0.2.0 // indirect
 	github.com/google/pprof v0.0.0-20261016150608-1facf8f91b50 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/css v1.0.1 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.27.1 // indirect
 	github.com/hashicorp/errwrap v1.1.0 // indirect

@@ -1,0 +1,17 @@
+package tfe
+
+import (
+	"net/http"
+
+	"github.com/vcsauth/vcsauth/internal/core"
+)
+
+// GET /account/details: the caller, as `terraform login` and go-tfe's
+// Users.ReadCurrent ask for it to check a token.
+//
+// Scopes: any valid token may ask, whatever its scopes. TFE's user tokens have no
+// scopes and every one of them may read its own account; the answer names only the
+// token's own person, so there is nothing to hide from a narrow token.
+func (h *handlers) accountDetails(w http.ResponseWriter, r *http.Request, p core.Principal) {
+	h.write(w, r, http.StatusOK, userOf(p), nil)
+}
