@@ -1,6 +1,7 @@
 package tfe
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/vcsauth/vcsauth/internal/core"
@@ -13,5 +14,7 @@ import (
 // scopes and every one of them may read its own account; the answer names only the
 // token's own person, so there is nothing to hide from a narrow token.
 func (h *handlers) accountDetails(w http.ResponseWriter, r *http.Request, p core.Principal) {
-	h.write(w, r, http.StatusOK, userOf(p), nil)
+	if err := writeDoc(w, http.StatusOK, userOf(p)); err != nil {
+		h.fail(w, r, fmt.Errorf("tfe: encoding: %w", err), nil)
+	}
 }

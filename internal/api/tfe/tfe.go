@@ -10,7 +10,8 @@
 // It translates and nothing more: a handler decodes the JSON:API document, calls
 // connect or identity, and encodes the answer. Who may do what, validation and
 // defaults are theirs. Documents are written with github.com/hashicorp/jsonapi, the
-// library go-tfe reads them with, from the models in models.go; requests are
+// library go-tfe reads them with, from the models in models.go (all but the users
+// document of the token check, written directly for speed: see userDocument); requests are
 // decoded by hand (decode.go), because an update must tell an absent attribute from
 // a present one and every error must point at the member that caused it.
 //
