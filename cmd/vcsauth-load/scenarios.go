@@ -15,9 +15,8 @@ import (
 	"github.com/vcsauth/vcsauth/internal/store/sqlstore"
 )
 
-// tokenCheckRoute is one dialect's cheapest authenticated GET: what scenario 1
-// measures in each dialect. A dialect is one line here; a route the server does not
-// serve (yet) is reported as skipped.
+// tokenCheckRoute is one authenticated GET of a dialect. A dialect is one line in
+// the tables below; a route the server does not serve (yet) is reported as skipped.
 type tokenCheckRoute struct {
 	dialect string
 	path    string
@@ -25,11 +24,24 @@ type tokenCheckRoute struct {
 	prefix  string // before the token in that header ("Bearer ", "token ")
 }
 
+// tokenCheckRoutes are what scenario 1 measures: in each dialect, the call its
+// clients make to check a token (who am I), which reads nothing but the token.
+// ServiceStage's API has no such call.
 var tokenCheckRoutes = []tokenCheckRoute{
 	{"gitlab", "/api/v4/user", "PRIVATE-TOKEN", ""},
+	{"github", "/api/v3/user", "Authorization", "token "},
+	{"tfe", "/api/v2/account/details", "Authorization", "Bearer "},
+	{"coder", "/api/v2/users/me", "Coder-Session-Token", ""},
+}
+
+// readRoutes are, per dialect, a cheap GET that reads data besides the token: the
+// token check plus one or more queries. They have no target; they show what a read
+// costs on top of the token check.
+var readRoutes = []tokenCheckRoute{
 	{"github", "/api/v3/authorizations?per_page=1", "Authorization", "token "},
 	{"tfe", "/api/v2/organizations/" + loadOrg, "Authorization", "Bearer "},
 	{"coder", "/api/v2/external-auth", "Coder-Session-Token", ""},
+	{"servicestage", "/v1/{project}/git/auths", "X-Auth-Token", ""},
 }
 
 // Scenario keys, as -scenarios takes them.
@@ -76,6 +88,13 @@ func scenarios(addr string, s *seed, o options, want map[string]bool) []scenario
 			req := encodeRequest(addr, http.MethodGet, rt.path, []header{{rt.header, rt.prefix + s.token}}, nil)
 			out = append(out, scenario{key: scTokenCheck, minRatio: 0.6,
 				load: load{name: fmt.Sprintf("token check: %s GET %s", rt.dialect, rt.path), want: http.StatusOK,
+					next: func(int) ([]byte, bool) { return req, true }}})
+		}
+		for _, rt := range readRoutes {
+			path := strings.ReplaceAll(rt.path, "{project}", s.project)
+			req := encodeRequest(addr, http.MethodGet, path, []header{{rt.header, rt.prefix + s.token}}, nil)
+			out = append(out, scenario{key: scTokenCheck, note: "diagnostic: no target",
+				load: load{name: fmt.Sprintf("read: %s GET %s", rt.dialect, rt.path), want: http.StatusOK,
 					next: func(int) ([]byte, bool) { return req, true }}})
 		}
 	}

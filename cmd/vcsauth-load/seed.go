@@ -58,6 +58,7 @@ type seed struct {
 	verifier string   // the PKCE verifier of every code
 
 	stormConn string // stormuser's connection, expired before the storm
+	project   string // a project of the load organization (ServiceStage's {project_id})
 
 	large *largeSeed // set by seedLarge
 }
@@ -98,6 +99,11 @@ func seedSmall(ctx context.Context, in *instance, st *sqlstore.Store, keys *secr
 	}
 	p := core.Principal{User: alice, Method: core.AuthPassword, Scopes: []string{core.ScopeAPI}}
 	sys := identity.System()
+	prj, err := id.CreateProject(ctx, p, loadOrg, "load", "the load test's project")
+	if err != nil {
+		return nil, fmt.Errorf("project: %w", err)
+	}
+	s.project = prj.ID
 
 	conf, sec, err := auth.CreateApplication(ctx, sys, authserver.NewApplication{Name: "load confidential",
 		RedirectURIs: []string{redirectURI}, Scopes: []string{core.ScopeAPI}, Confidential: true})
