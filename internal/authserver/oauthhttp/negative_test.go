@@ -406,7 +406,14 @@ func TestCSRF(t *testing.T) {
 	mallory.Get("/")
 	foreign := mallory.Hidden("/logout").Get("csrf_token")
 
-	for name, token := range map[string]string{"missing": "-", "empty": "", "wrong": "x" + form.Get("csrf_token")[1:], "another session's": foreign} {
+	// The right token with its first character changed (to another one: a token
+	// that happens to start with "x" must not stay right).
+	real := form.Get("csrf_token")
+	wrong := "x" + real[1:]
+	if real[0] == 'x' {
+		wrong = "y" + real[1:]
+	}
+	for name, token := range map[string]string{"missing": "-", "empty": "", "wrong": wrong, "another session's": foreign} {
 		t.Run(name, func(t *testing.T) {
 			v := url.Values{}
 			for k, vs := range form {
