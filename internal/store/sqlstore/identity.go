@@ -556,7 +556,9 @@ func identTokenWhere(f store.TokenFilter) *where {
 		w.add("grant_id = ?", f.GrantID)
 	}
 	if f.FamilyID != "" {
-		w.add("family_id = ?", f.FamilyID)
+		// "<> ''" restates the partial index's condition (tokens_family), which
+		// cannot be inferred from the parameter: without it every token is read.
+		w.add("family_id = ? AND family_id <> ''", f.FamilyID)
 	}
 	if f.Fingerprint != "" {
 		w.add("fingerprint = ?", f.Fingerprint)

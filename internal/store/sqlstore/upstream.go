@@ -111,7 +111,7 @@ func upClientProjects(ctx context.Context, q querier, cs []core.OAuthClient) err
 }
 
 // upGetClient reads one client with its projects; suffix is appended to the SELECT
-// (a row lock).
+// (more conditions, a row lock).
 func (s *Store) upGetClient(ctx context.Context, q querier, col, val, suffix string) (core.OAuthClient, error) {
 	c, err := upScanClient(q.QueryRowContext(ctx,
 		`SELECT `+upClientCols+` FROM oauth_clients c WHERE c.`+col+` = $1`+suffix, val))
@@ -130,13 +130,18 @@ func (s *Store) OAuthClient(ctx context.Context, id string) (core.OAuthClient, e
 	return s.upGetClient(ctx, s.db, "id", id, "")
 }
 
+// upSlugImplied restates the partial index's condition (oauth_clients_slug), which
+// neither database can infer from "slug = $1" with the value unknown: without it a
+// lookup by slug reads every client.
+const upSlugImplied = " AND c.slug <> ''"
+
 // OAuthClientBySlug returns the client whose slug is slug. The empty slug names no
 // client.
 func (s *Store) OAuthClientBySlug(ctx context.Context, slug string) (core.OAuthClient, error) {
 	if slug == "" {
 		return core.OAuthClient{}, fmt.Errorf("oauth client with empty slug: %w", core.ErrNotFound)
 	}
-	return s.upGetClient(ctx, s.db, "slug", slug, "")
+	return s.upGetClient(ctx, s.db, "slug", slug, upSlugImplied)
 }
 
 // upCond adds a condition to w whose every "?" stands for the same argument.
@@ -325,18 +330,9 @@ func (s *Store) Connection(ctx context.Context, id string) (core.Connection, err
 // ListConnections returns the connections f selects, oldest first, and how many there
 // are in all.
 func (s *Store) ListConnections(ctx context.Context, f store.ConnectionFilter, p store.Page) ([]core.Connection, int, error) {
-	var w where
-	for _, c := range []struct{ col, val string }{
-		{"oauth_client_id", f.OAuthClientID},
-		{"owner_kind", string(f.OwnerKind)},
-		{"owner_user_id", f.OwnerUserID},
-		{"owner_org_id", f.OwnerOrgID},
-		{"owner_project_id", f.OwnerProjectID},
-		{"name", f.Name},
-	} {
-		if c.val != "" {
-			w.add(c.col+" = ?", c.val)
-		}
+	w, err := upConnWhere(f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list connections: %w", err)
 	}
 	var total int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM connections`+w.String(), w.args...).Scan(&total); err != nil {
@@ -348,6 +344,41 @@ func (s *Store) ListConnections(ctx context.Context, f store.ConnectionFilter, p
 		return nil, 0, fmt.Errorf("list connections: %w", err)
 	}
 	return out, total, nil
+}
+
+// upConnWhere turns a filter into conditions on the connections table.
+func upConnWhere(f store.ConnectionFilter) (*where, error) {
+	var w where
+	for _, c := range []struct{ col, val string }{
+		{"oauth_client_id", f.OAuthClientID},
+		{"owner_user_id", f.OwnerUserID},
+		{"owner_org_id", f.OwnerOrgID},
+		{"owner_project_id", f.OwnerProjectID},
+		{"name", f.Name},
+	} {
+		if c.val != "" {
+			w.add(c.col+" = ?", c.val)
+		}
+	}
+	if f.OwnerKind != "" {
+		// A literal, not a parameter: the partial indexes connections_own and
+		// connections_shared serve only a condition that implies theirs, which a
+		// parameter does not, and SQLite prepares a statement again on every run
+		// when a parameter's value decides it (that was most of a list's cost).
+		kind, ok := ownerKindLiteral[f.OwnerKind]
+		if !ok {
+			return nil, fmt.Errorf("unknown owner kind %q", f.OwnerKind)
+		}
+		w.addRaw("owner_kind = " + kind)
+	}
+	return &w, nil
+}
+
+// ownerKindLiteral holds the owner kinds as SQL literals.
+var ownerKindLiteral = map[core.OwnerKind]string{
+	core.OwnerUser:    "'" + string(core.OwnerUser) + "'",
+	core.OwnerOrg:     "'" + string(core.OwnerOrg) + "'",
+	core.OwnerProject: "'" + string(core.OwnerProject) + "'",
 }
 
 func (s *Store) upQueryConns(ctx context.Context, query string, args ...any) ([]core.Connection, error) {

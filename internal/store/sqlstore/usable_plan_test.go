@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/vcsauth/vcsauth/internal/core"
+	"github.com/vcsauth/vcsauth/internal/store"
 	"github.com/vcsauth/vcsauth/internal/store/sqlstore"
 )
 
@@ -102,6 +105,50 @@ func TestUsablePlans(t *testing.T) {
 					if !strings.Contains(plan, idx) {
 						t.Errorf("%s: plan does not use %s", q.name, idx)
 					}
+				}
+			}
+		})
+	}
+}
+
+// TestPartialIndexPlans: lookups by a column that only a partial index covers
+// restate the index's condition, so that the index serves them with the value
+// unknown (a prepared statement, PostgreSQL's generic plan); without it each was a
+// full scan, and on SQLite a statement prepared again on every run.
+func TestPartialIndexPlans(t *testing.T) {
+	tokens, tokenArgs := sqlstore.TokenWhere(store.TokenFilter{FamilyID: "fam"})
+	conns, connArgs, err := sqlstore.ConnWhere(store.ConnectionFilter{OwnerKind: core.OwnerUser, OwnerUserID: "user-asker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, sharedArgs, err := sqlstore.ConnWhere(store.ConnectionFilter{OwnerKind: core.OwnerOrg, OwnerOrgID: "org-00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sqlstore.ConnWhere(store.ConnectionFilter{OwnerKind: "team"}); err == nil {
+		t.Error("an unknown owner kind made a condition")
+	}
+	for _, dialect := range identDialects {
+		t.Run(dialect, func(t *testing.T) {
+			s := usableOpen(t, dialect)
+			usableSeed(t, s)
+			for _, q := range []struct {
+				name, sql, index string
+				args             []any
+			}{
+				{"tokens by family", `SELECT id FROM tokens` + tokens, "tokens_family", tokenArgs},
+				{"client by slug", `SELECT c.id FROM oauth_clients c WHERE c.slug = $1` + sqlstore.SlugImplied, "oauth_clients_slug", []any{"gitlab"}},
+				{"a person's connections", `SELECT id FROM connections` + conns + ` ORDER BY created_at, id`, "connections_own", connArgs},
+				// SQLite cannot prove owner_kind = 'organization' implies connections_shared's
+				// owner_kind <> 'user'; its full index on owner_org_id serves.
+				{"an organization's connections", `SELECT id FROM connections` + shared + ` ORDER BY created_at, id`, "connections_shared|connections_owner_org", sharedArgs},
+			} {
+				// With sequential scans off on PostgreSQL: its tables here are small
+				// enough that a scan would win, which says nothing about the index.
+				plan := usablePlan(t, s.DB(), dialect, true, q.sql, q.args...)
+				t.Logf("%s plan:\n%s", q.name, plan)
+				if !slices.ContainsFunc(strings.Split(q.index, "|"), func(i string) bool { return strings.Contains(plan, i) }) {
+					t.Errorf("%s: plan does not use %s:\n%s", q.name, q.index, plan)
 				}
 			}
 		})
