@@ -3,6 +3,7 @@ package httpx
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,17 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+
+	// The children of the vectors by label values, so that a request does not hash
+	// its labels again: counterKey → prometheus.Counter, [2]string{route, method} →
+	// prometheus.Observer. Bounded like the labels themselves.
+	counters  sync.Map
+	observers sync.Map
+}
+
+type counterKey struct {
+	route, method string
+	code          int
 }
 
 // durationBuckets reach past the one-minute long polls.
@@ -69,12 +81,30 @@ func (m *Metrics) Instrument(next http.Handler) http.Handler {
 				status = http.StatusInternalServerError
 			}
 			route, method := routeOf(st, r), methodLabel(r.Method)
-			m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-			m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+			m.counter(route, method, status).Inc()
+			m.observer(route, method).Observe(time.Since(start).Seconds())
 		}()
 		next.ServeHTTP(rw, r)
 		done = true
 	})
+}
+
+func (m *Metrics) counter(route, method string, code int) prometheus.Counter {
+	k := counterKey{route, method, code}
+	if c, ok := m.counters.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.counters.LoadOrStore(k, m.requests.WithLabelValues(route, method, strconv.Itoa(code)))
+	return c.(prometheus.Counter)
+}
+
+func (m *Metrics) observer(route, method string) prometheus.Observer {
+	k := [2]string{route, method}
+	if o, ok := m.observers.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o, _ := m.observers.LoadOrStore(k, m.duration.WithLabelValues(route, method))
+	return o.(prometheus.Observer)
 }
 
 func methodLabel(m string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net/http"
+	"sync/atomic"
 )
 
 // RequestIDHeader carries the request id in both directions. It is in canonical
@@ -43,8 +44,27 @@ func RequestID(ctx context.Context) string {
 	return ""
 }
 
-// NewRequestID returns 128 random bits as 26 base32 characters.
-func NewRequestID() string { return rand.Text() }
+// NewRequestID returns a new id: 26 characters of base32, a prefix drawn at random
+// when the process starts (80 bits) and a counter. Ids are unique across processes
+// and restarts without a random draw per request; they need not be unpredictable,
+// as nothing trusts them.
+func NewRequestID() string {
+	var b [26]byte
+	copy(b[:16], requestIDPrefix)
+	n := requestIDCounter.Add(1)
+	for i := 25; i >= 16; i-- {
+		b[i] = base32Alphabet[n&31]
+		n >>= 5
+	}
+	return string(b[:])
+}
+
+const base32Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+var (
+	requestIDPrefix  = rand.Text()[:16]
+	requestIDCounter atomic.Uint64
+)
 
 // ValidRequestID reports whether id is an acceptable request id: 1 to 64 characters of
 // [A-Za-z0-9._-].

@@ -45,9 +45,13 @@ func TestAssignRequestID(t *testing.T) {
 
 func TestNewRequestID(t *testing.T) {
 	t.Parallel()
-	a, b := NewRequestID(), NewRequestID()
-	if !ValidRequestID(a) || a == b {
-		t.Errorf("NewRequestID gave %q and %q", a, b)
+	seen := map[string]bool{}
+	for range 100000 {
+		id := NewRequestID()
+		if !ValidRequestID(id) || len(id) != 26 || seen[id] {
+			t.Fatalf("NewRequestID gave %q (seen before: %v)", id, seen[id])
+		}
+		seen[id] = true
 	}
 	if RequestID(httptest.NewRequest(http.MethodGet, "/", nil).Context()) != "" {
 		t.Error("RequestID without the middleware is not empty")
