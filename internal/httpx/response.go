@@ -73,8 +73,9 @@ func (w *responseWriter) Status() int {
 // (TrustProxies), the request id (AssignRequestID), the body limit (LimitBody), and
 // what the layers outside the router learn only from inside it: the route pattern
 // the mux matched and who the caller turned out to be. The first layer creates it
-// (stateOf); the fields it sets before calling the next layer are read-only from
-// then on, the route and the user are written under mu by inner layers.
+// (stateOf). The first three are written by their layers before they call the next
+// one, in the request's goroutine (a nested LimitBody narrows the limit); the route
+// and the user are written by inner layers and read by outer ones, under mu.
 type state struct {
 	clientIP  string
 	requestID string

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -610,9 +611,9 @@ func (p upScanPlus) Scan(dest ...any) error { return p.row.Scan(append(dest, p.e
 //
 // The owner kinds are literals, not parameters: a partial index serves only a query
 // whose condition implies the index's, which neither SQLite nor a generic PostgreSQL
-// plan can prove of a parameter. grp, the last column, orders the groups.
-const upUsableConns = `SELECT * FROM (
-	SELECT ` + upConnColsC + `, oc.kind, oc.http_url, oc.api_url, oc.slug, 0 AS grp
+// plan can prove of a parameter. grp, the last column, orders the groups: the rows
+// are put in order (grp, created_at, id) by UsableConnections, not by the statement.
+const upUsableConns = `SELECT ` + upConnColsC + `, oc.kind, oc.http_url, oc.api_url, oc.slug, 0 AS grp
 	FROM connections c JOIN oauth_clients oc ON oc.id = c.oauth_client_id
 	WHERE c.owner_user_id = $1 AND c.owner_kind = '` + string(core.OwnerUser) + `'
 	AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.owner_org_id AND m.user_id = $1)
@@ -622,8 +623,7 @@ const upUsableConns = `SELECT * FROM (
 	FROM memberships m
 	JOIN connections c ON c.owner_org_id = m.org_id AND c.owner_kind <> '` + string(core.OwnerUser) + `'
 	JOIN oauth_clients oc ON oc.id = c.oauth_client_id
-	WHERE m.user_id = $1
-) u ORDER BY u.grp, u.created_at, u.id`
+	WHERE m.user_id = $1`
 
 // UsableConnections answers the git credential lookup in one statement (see
 // upUsableConns). Every connection's owner_org_id is its client's organization (a
@@ -636,19 +636,33 @@ func (s *Store) UsableConnections(ctx context.Context, userID string) ([]store.U
 		return nil, fmt.Errorf("usable connections of %s: %w", userID, err)
 	}
 	defer rows.Close()
-	out := []store.UsableConnection{}
+	type usableRow struct {
+		store.UsableConnection
+		grp int
+	}
+	var got []usableRow
 	for rows.Next() {
-		var u store.UsableConnection
-		var grp int
-		c, err := upScanConn(upScanPlus{row: rows, extra: []any{&u.Kind, &u.HTTPURL, &u.APIURL, &u.Slug, &grp}})
+		var u usableRow
+		c, err := upScanConn(upScanPlus{row: rows, extra: []any{&u.Kind, &u.HTTPURL, &u.APIURL, &u.Slug, &u.grp}})
 		if err != nil {
 			return nil, fmt.Errorf("usable connections of %s: %w", userID, err)
 		}
 		u.Connection = c
-		out = append(out, u)
+		got = append(got, u)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("usable connections of %s: %w", userID, err)
+	}
+	// Ordered here rather than by the statement: an ORDER BY over the UNION made
+	// SQLite materialise and sort it in a temporary B-tree on every call, for lists
+	// of a handful of rows.
+	slices.SortFunc(got, func(a, b usableRow) int {
+		return cmp.Or(cmp.Compare(a.grp, b.grp), a.Connection.CreatedAt.Compare(b.Connection.CreatedAt),
+			strings.Compare(a.Connection.ID, b.Connection.ID))
+	})
+	out := make([]store.UsableConnection, len(got))
+	for i, u := range got {
+		out[i] = u.UsableConnection
 	}
 	return out, nil
 }
