@@ -108,9 +108,9 @@ func scenarios(addr string, s *seed, o options, want map[string]bool) []scenario
 				next: func(int) ([]byte, bool) { return req, true }}})
 	}
 	if want[scCredential] {
-		out = append(out, credentialScenario(addr, "git credential (fresh): POST /api/v1/git/credential", s.token, s.remote))
+		out = append(out, credentialScenario(addr, "git credential (fresh): POST /api/v1/git/credential", s.credTokens, s.remote))
 		if s.large != nil {
-			sc := credentialScenario(addr, "git credential (fresh), asker's org holds 1,000 connections", s.large.crowdToken, s.remote)
+			sc := credentialScenario(addr, "git credential (fresh), asker's org holds 1,000 connections", []string{s.large.crowdToken}, s.remote)
 			sc.minRatio, sc.note = 0, "no target of its own; see BENCHMARKS.md"
 			out = append(out, sc)
 		}
@@ -154,12 +154,17 @@ func scenarios(addr string, s *seed, o options, want map[string]bool) []scenario
 	return out
 }
 
-func credentialScenario(addr, name, token, remote string) scenario {
+// credentialScenario asks for the remote's credentials, worker w with token
+// w mod len(tokens).
+func credentialScenario(addr, name string, tokens []string, remote string) scenario {
 	body, _ := json.Marshal(map[string]string{"url": remote})
-	req := encodeRequest(addr, http.MethodPost, "/api/v1/git/credential", []header{
-		{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}}, body)
+	reqs := make([][]byte, len(tokens))
+	for i, t := range tokens {
+		reqs[i] = encodeRequest(addr, http.MethodPost, "/api/v1/git/credential", []header{
+			{"Authorization", "Bearer " + t}, {"Content-Type", "application/json"}}, body)
+	}
 	return scenario{key: scCredential, minRatio: 0.5,
-		load: load{name: name, want: http.StatusOK, next: func(int) ([]byte, bool) { return req, true }}}
+		load: load{name: name, want: http.StatusOK, next: func(w int) ([]byte, bool) { return reqs[w%len(reqs)], true }}}
 }
 
 func basic(id, secret string) string {

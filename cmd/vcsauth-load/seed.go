@@ -58,7 +58,11 @@ type seed struct {
 	verifier string   // the PKCE verifier of every code
 
 	stormConn string // stormuser's connection, expired before the storm
-	project   string // a project of the load organization (ServiceStage's {project_id})
+	// credTokens are the tokens of the credential scenario's people, one per load
+	// connection, each with a connection of their own: a fleet of workloads, not
+	// one person's burst (whose concurrent lookups the store coalesces).
+	credTokens []string
+	project    string // a project of the load organization (ServiceStage's {project_id})
 
 	large *largeSeed // set by seedLarge
 }
@@ -161,6 +165,24 @@ func seedSmall(ctx context.Context, in *instance, st *sqlstore.Store, keys *secr
 		return nil, fmt.Errorf("stormuser's connection: %w", err)
 	}
 	s.stormConn = c.ID
+	for i := range o.conns {
+		u, err := id.CreateUser(ctx, sys, identity.NewUser{Username: fmt.Sprintf("worker%03d", i), Password: pw})
+		if err != nil {
+			return nil, fmt.Errorf("credential worker: %w", err)
+		}
+		if err := id.AddMember(ctx, sys, loadOrg, u.Username, core.RoleMember); err != nil {
+			return nil, fmt.Errorf("credential worker: %w", err)
+		}
+		wp := core.Principal{User: u, Method: core.AuthPassword, Scopes: []string{core.ScopeAPI}}
+		if _, err := linkThroughFlow(ctx, eng, wp, oc.ID); err != nil {
+			return nil, fmt.Errorf("credential worker's connection: %w", err)
+		}
+		tok, _, err := id.CreatePersonalToken(ctx, sys, u.ID, identity.NewToken{Note: "load", Scopes: []string{core.ScopeCredentials}})
+		if err != nil {
+			return nil, fmt.Errorf("credential worker's token: %w", err)
+		}
+		s.credTokens = append(s.credTokens, tok)
+	}
 	o.logf("seed: connections")
 	return &s, nil
 }

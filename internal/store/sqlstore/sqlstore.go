@@ -46,6 +46,8 @@ type Store struct {
 	// a short while (cache.go); nil when off.
 	tokens *tokenCache
 	apps   *appCache
+	// usable coalesces concurrent UsableConnections calls for one person.
+	usable coalescer[[]store.UsableConnection]
 }
 
 var _ store.Store = (*Store)(nil)

@@ -630,7 +630,17 @@ const upUsableConns = `SELECT ` + upConnColsC + `, oc.kind, oc.http_url, oc.api_
 // project-owned one's project belongs to it too), so membership there is the one
 // condition they share; user-owned connections must also be the user's own. It runs
 // as a prepared statement: it is on the path of every git credential request.
+//
+// Concurrent calls for one person share a read that began after each of them
+// (coalescer): a burst of one person's git processes costs a read per read's
+// duration. The slice is shared between them; callers do not change it.
 func (s *Store) UsableConnections(ctx context.Context, userID string) ([]store.UsableConnection, error) {
+	return s.usable.do(ctx, userID, func(ctx context.Context) ([]store.UsableConnection, error) {
+		return s.usableConnections(ctx, userID)
+	})
+}
+
+func (s *Store) usableConnections(ctx context.Context, userID string) ([]store.UsableConnection, error) {
 	rows, err := s.hotQuery(ctx, upUsableConns, userID)
 	if err != nil {
 		return nil, fmt.Errorf("usable connections of %s: %w", userID, err)
