@@ -199,8 +199,8 @@ func (a *App) RunBackground(ctx context.Context) {
 	<-done
 }
 
-// SweepEvery is how often expired codes, device authorizations and dead tokens
-// are removed (expired flow states go with the connect engine's refresher).
+// SweepEvery is how often expired codes, device authorizations, dead tokens and
+// old failed sign-ins are removed (expired flow states go with the connect engine's refresher).
 const SweepEvery = 10 * time.Minute
 
 // sweep removes what has expired, now and then, until ctx ends. Every replica may
@@ -228,5 +228,8 @@ func (a *App) Sweep(ctx context.Context) {
 	}
 	if _, err := a.Store.DeleteDeadTokens(ctx, now.Add(-7*24*time.Hour)); err != nil {
 		a.log.Warn("sweep: dead tokens", "err", err)
+	}
+	if _, err := a.Identity.SweepLoginFailures(ctx); err != nil {
+		a.log.Warn("sweep: login failures", "err", err)
 	}
 }

@@ -154,3 +154,10 @@ func (s *Service) RotateKeys(ctx context.Context, st interface {
 	s.Audit(ctx, &sys, "secrets.rotate", "keyring", s.keys.PrimaryID(), "", "")
 	return n, nil
 }
+
+// SweepLoginFailures forgets failed sign-ins older than the throttling window: they
+// no longer count, and those of names nobody tries again (a password spray over
+// made-up usernames) would otherwise stay in the store forever.
+func (s *Service) SweepLoginFailures(ctx context.Context) (int, error) {
+	return s.st.DeleteLoginFailures(ctx, s.Now().Add(-s.window))
+}

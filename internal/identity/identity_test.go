@@ -423,3 +423,27 @@ func TestEnrollTOTPSpendsItsCode(t *testing.T) {
 		t.Fatalf("next step's code: %v", err)
 	}
 }
+
+// Failed sign-ins of names nobody tries again are swept once the window has passed;
+// those still in it stay and keep counting.
+func TestSweepLoginFailures(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	fail := func(name string) {
+		if _, err := f.svc.AuthenticatePassword(ctx, name, "wrong", "", "192.0.2.1"); err == nil {
+			t.Fatalf("%s signed in with a wrong password", name)
+		}
+	}
+	fail("sprayed-1")
+	fail("sprayed-2")
+	f.clock.advance(2 * time.Minute) // past the fixture's one-minute window
+	fail("recent")
+	n, err := f.svc.SweepLoginFailures(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("SweepLoginFailures: %d, %v; want 2 swept", n, err)
+	}
+	if left, err := f.raw.LoginFailures(ctx, "user:recent", f.clock.now(), time.Hour); err != nil || left != 1 {
+		t.Errorf("the recent failure: %d, %v", left, err)
+	}
+}

@@ -111,6 +111,9 @@ type Identity interface {
 	// LoginFailures returns the count since now-window without adding one.
 	LoginFailures(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
 	ClearLoginFailures(ctx context.Context, key string) error
+	// DeleteLoginFailures removes the failures recorded before the given time, of
+	// every key: those of names nobody tries again would otherwise stay forever.
+	DeleteLoginFailures(ctx context.Context, before time.Time) (int, error)
 
 	// AppendAudit stores e and sets e.ID.
 	AppendAudit(ctx context.Context, e *core.AuditEvent) error

@@ -716,6 +716,15 @@ func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
 	return s.identErr("clear login failures", err)
 }
 
+func (s *Store) DeleteLoginFailures(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM login_failures WHERE failed_at < $1`, before.UnixMicro())
+	if err != nil {
+		return 0, s.identErr("delete login failures", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), s.identErr("delete login failures", err)
+}
+
 // ---- audit --------------------------------------------------------------------------
 
 const identAuditCols = `id, time, actor_id, actor_name, action, target_type, target_id, org_id, remote_addr, detail`

@@ -52,6 +52,7 @@ func runIdentity(t *testing.T, open Opener) {
 		"DeleteDeadTokens":       testDeleteDeadTokens,
 		"LoginFailures":          testLoginFailures,
 		"LoginFailuresParallel":  testLoginFailuresParallel,
+		"DeleteLoginFailures":    testDeleteLoginFailures,
 		"Audit":                  testAudit,
 		"AccessKeys":             testAccessKeys,
 		"ReencryptSecrets":       testReencryptSecrets,
@@ -1005,6 +1006,36 @@ func testLoginFailures(t *testing.T, s store.Store) {
 	identOK(t, "LoginFailures", err)
 	if n != 1 {
 		t.Errorf("Clear touched another key: %d", n)
+	}
+}
+
+// DeleteLoginFailures sweeps old failures of every key and keeps newer ones.
+func testDeleteLoginFailures(t *testing.T, s store.Store) {
+	const window = 15 * time.Minute
+	at := map[string]time.Time{ // one failure each
+		uniq("sprayed"): now.Add(-2 * time.Hour), uniq("sprayed"): now.Add(-time.Hour),
+		uniq("recent"): now.Add(-30 * time.Second), uniq("recent"): now,
+	}
+	for key, t0 := range at {
+		_, err := s.RecordLoginFailure(ctx(t), key, t0, window)
+		identOK(t, "RecordLoginFailure", err)
+	}
+	cutoff := now.Add(-time.Minute)
+	n, err := s.DeleteLoginFailures(ctx(t), cutoff)
+	identOK(t, "DeleteLoginFailures", err)
+	if n != 2 {
+		t.Errorf("deleted %d, want 2", n)
+	}
+	for key, t0 := range at {
+		want := 0
+		if !t0.Before(cutoff) {
+			want = 1
+		}
+		got, err := s.LoginFailures(ctx(t), key, now, 24*time.Hour)
+		identOK(t, "LoginFailures", err)
+		if got != want {
+			t.Errorf("%s (failed at %v): %d failures left, want %d", key, t0, got, want)
+		}
 	}
 }
 
