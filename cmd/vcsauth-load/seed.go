@@ -350,15 +350,18 @@ func seedLarge(ctx context.Context, st *sqlstore.Store, keys *secret.Keyring, pr
 		return nil, err
 	}
 	logStep("organizations", orgs)
-	err = bulkInsert(ctx, db, st.Dialect(), "oauth_clients", []string{"id", "org_id", "name", "kind", "http_url", "key", "secret", "scopes", "created_at", "updated_at"}, orgs,
+	// connsPerUser clients per organization: a person holds one connection of their
+	// own through a client, so each person's connections go through different ones.
+	err = bulkInsert(ctx, db, st.Dialect(), "oauth_clients", []string{"id", "org_id", "name", "kind", "http_url", "key", "secret", "scopes", "created_at", "updated_at"}, orgs*connsPerUser,
 		func(i int, a []any) {
-			a[0], a[1], a[2], a[3], a[4] = fmt.Sprintf("oc-bulk%04d", i), fmt.Sprintf("org-bulk%04d", i), "bulk", string(core.ProviderGitLabCommunityEdition), prov.url
+			org := i / connsPerUser
+			a[0], a[1], a[2], a[3], a[4] = fmt.Sprintf("oc-bulk%04d-%02d", org, i%connsPerUser), fmt.Sprintf("org-bulk%04d", org), fmt.Sprintf("bulk %d", i%connsPerUser), string(core.ProviderGitLabCommunityEdition), prov.url
 			a[5], a[6], a[7], a[8], a[9] = "bulk-app", string(secretSealed), `["read_user","write_repository"]`, us, us
 		})
 	if err != nil {
 		return nil, err
 	}
-	logStep("oauth_clients", orgs)
+	logStep("oauth_clients", orgs*connsPerUser)
 	err = bulkInsert(ctx, db, st.Dialect(), "users", []string{"id", "username", "password_hash", "created_at", "updated_at"}, users, func(i int, a []any) {
 		a[0], a[1], a[2], a[3], a[4] = fmt.Sprintf("user-bulk%07d", i), fmt.Sprintf("bulk%07d", i), "!", us, us
 	})
@@ -408,7 +411,7 @@ func seedLarge(ctx context.Context, st *sqlstore.Store, keys *secret.Keyring, pr
 			u := i / connsPerUser
 			org := u / membersPerOrg
 			uid := fmt.Sprintf("user-bulk%07d", u)
-			a[0], a[1], a[2], a[3], a[4], a[5] = fmt.Sprintf("ot-bulk%08d", i), fmt.Sprintf("oc-bulk%04d", org), string(core.OwnerUser), uid, uid, fmt.Sprintf("org-bulk%04d", org)
+			a[0], a[1], a[2], a[3], a[4], a[5] = fmt.Sprintf("ot-bulk%08d", i), fmt.Sprintf("oc-bulk%04d-%02d", org, i%connsPerUser), string(core.OwnerUser), uid, uid, fmt.Sprintf("org-bulk%04d", org)
 			// Expiries spread over the next 30 days, never within the refresh margin
 			// during the run: the background refresher has nothing to do.
 			exp := now.Add(2*time.Hour + time.Duration(i%(30*24*3600))*time.Second).UnixMicro()

@@ -293,43 +293,52 @@ func (e *Engine) saveLink(ctx context.Context, p core.Principal, oc core.OAuthCl
 		c.UpdatedAt = now
 		return c
 	}
-	var existing *core.Connection
-	switch o.kind {
-	case core.OwnerUser, core.OwnerOrg:
-		f := store.ConnectionFilter{OAuthClientID: oc.ID, OwnerKind: o.kind, OwnerUserID: p.User.ID}
-		if o.kind == core.OwnerOrg {
-			f.OwnerUserID = ""
-		}
-		cs, _, err := e.st.ListConnections(ctx, f, store.Page{})
-		if err != nil {
-			return core.Connection{}, false, err
-		}
-		for i := range cs {
-			if o.kind == core.OwnerUser || (ident.ID != "" && cs[i].UpstreamID == ident.ID) {
-				existing = &cs[i]
-				break
+	var out core.Connection
+	var relinked bool
+	// A second round only when a person's first link lost a race with another
+	// (the store keeps one per person and client): then it renews the winner's.
+	for range 2 {
+		var existing *core.Connection
+		switch o.kind {
+		case core.OwnerUser, core.OwnerOrg:
+			f := store.ConnectionFilter{OAuthClientID: oc.ID, OwnerKind: o.kind, OwnerUserID: p.User.ID}
+			if o.kind == core.OwnerOrg {
+				f.OwnerUserID = ""
+			}
+			cs, _, err := e.st.ListConnections(ctx, f, store.Page{})
+			if err != nil {
+				return core.Connection{}, false, err
+			}
+			for i := range cs {
+				if o.kind == core.OwnerUser || (ident.ID != "" && cs[i].UpstreamID == ident.ID) {
+					existing = &cs[i]
+					break
+				}
 			}
 		}
-	}
-	var out core.Connection
-	relinked := existing != nil
-	if relinked {
-		out, err = e.st.UpdateConnection(ctx, existing.ID, func(c core.Connection) (core.Connection, error) {
-			return fill(c), nil
-		})
-	}
-	if !relinked || errors.Is(err, core.ErrNotFound) {
-		relinked = false
-		id, ierr := e.newID("ot")
-		if ierr != nil {
-			return core.Connection{}, false, ierr
+		relinked = existing != nil
+		if relinked {
+			out, err = e.st.UpdateConnection(ctx, existing.ID, func(c core.Connection) (core.Connection, error) {
+				return fill(c), nil
+			})
 		}
-		out = fill(core.Connection{ID: id, OAuthClientID: oc.ID, OwnerKind: o.kind, OwnerUserID: p.User.ID,
-			OwnerOrgID: oc.OrgID, OwnerProjectID: o.projectID, Name: o.name, Version: 1, CreatedAt: now})
-		err = e.st.CreateConnection(ctx, out)
-		if errors.Is(err, core.ErrConflict) && o.kind == core.OwnerProject {
-			err = nameTaken(o.name)
+		if !relinked || errors.Is(err, core.ErrNotFound) {
+			relinked = false
+			id, ierr := e.newID("ot")
+			if ierr != nil {
+				return core.Connection{}, false, ierr
+			}
+			out = fill(core.Connection{ID: id, OAuthClientID: oc.ID, OwnerKind: o.kind, OwnerUserID: p.User.ID,
+				OwnerOrgID: oc.OrgID, OwnerProjectID: o.projectID, Name: o.name, Version: 1, CreatedAt: now})
+			err = e.st.CreateConnection(ctx, out)
+			if errors.Is(err, core.ErrConflict) && o.kind == core.OwnerUser {
+				continue
+			}
+			if errors.Is(err, core.ErrConflict) && o.kind == core.OwnerProject {
+				err = nameTaken(o.name)
+			}
 		}
+		break
 	}
 	if err != nil {
 		return core.Connection{}, false, err

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/vcsauth/vcsauth/internal/forge/forgetest"
 	"github.com/vcsauth/vcsauth/internal/secret"
 	"github.com/vcsauth/vcsauth/internal/store"
+	"github.com/vcsauth/vcsauth/internal/store/storetest"
 )
 
 func userConns(t *testing.T, v *env, p core.Principal) []core.Connection {
@@ -353,4 +356,55 @@ func TestDeviceSlowDownFromProvider(t *testing.T) {
 	must[core.OAuthClient](t, "SetDeviceFlow")(v.e.SetDeviceFlow(ctx, v.admin, oc.ID, false))
 	_, err = v.e.StartDevice(ctx, v.alice, connect.FlowRequest{Target: connect.Target{OAuthClient: oc.ID}})
 	wantIs(t, "device flow off", err, connect.ErrDeviceUnsupported)
+}
+
+// Two first links of one person through one client, completed at the same moment
+// (two browser tabs, a double click): both succeed and the person ends with one
+// connection, the later link renewing the first.
+func TestConcurrentFirstLinks(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			if dialect == "postgres" {
+				storetest.PostgresURL(t)
+			}
+			v := newEnv(t, envOpt{dialect: dialect})
+			srv := forgetest.New(t, core.ProviderGitLabHosted)
+			for round := range 5 {
+				oc := v.mkClient(t, srv, func(in *connect.ClientInput) { in.Name = ptr(fmt.Sprintf("gitlab %d", round)) })
+				req := connect.FlowRequest{Target: connect.Target{OAuthClient: oc.ID}}
+				var inputs [2]connect.CallbackInput
+				for i := range inputs {
+					u, err := v.e.StartBrowser(t.Context(), v.alice, req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					state, code := authorize(t, srv, u)
+					inputs[i] = connect.CallbackInput{OAuthClient: oc.ID, State: state, Code: code}
+				}
+				var wg sync.WaitGroup
+				errs := make([]error, len(inputs))
+				for i, in := range inputs {
+					wg.Go(func() {
+						p := v.alice
+						_, errs[i] = v.e.Callback(t.Context(), &p, in)
+					})
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if err != nil {
+						t.Fatalf("round %d: callback %d: %v", round, i, err)
+					}
+				}
+				cs, _, err := v.st.ListConnections(t.Context(), store.ConnectionFilter{OAuthClientID: oc.ID, OwnerKind: core.OwnerUser, OwnerUserID: v.alice.User.ID}, store.Page{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(cs) != 1 {
+					t.Fatalf("round %d: %d connections of alice through one client, want 1", round, len(cs))
+				}
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -82,6 +83,57 @@ func TestUpstreamMigrationOnFilledDatabase(t *testing.T) {
 			}
 			if _, err := s.OAuthClient(ctx, "oc-a"); err != nil {
 				t.Fatalf("OAuthClient after the later migrations: %v", err)
+			}
+		})
+	}
+}
+
+// Migration 0005 keeps one own connection per person and client: of duplicates a
+// race made before it, the most recently updated one stays; others' connections
+// and the shared ones are untouched.
+func TestOneLinkPerPersonMigration(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range identDialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			if dialect == "postgres" {
+				postgresURL(t)
+			}
+			s := openURL(t, freshURL(t, dialect), sqlstore.Options{SkipSchemaCheck: true})
+			ctx := t.Context()
+			if err := s.MigrateTo(ctx, 4); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{
+				`INSERT INTO users (id, username, created_at, updated_at) VALUES ('user-a', 'a', 1, 1), ('user-b', 'b', 1, 1)`,
+				`INSERT INTO organizations (id, name, created_at, updated_at) VALUES ('org-a', 'a', 1, 1)`,
+				`INSERT INTO oauth_clients (id, org_id, kind, created_at, updated_at) VALUES ('oc-a', 'org-a', 'github', 1, 1)`,
+				`INSERT INTO connections (id, oauth_client_id, owner_kind, owner_user_id, owning_user_id, owner_org_id,
+					credential_kind, created_at, updated_at) VALUES
+					('ot-old', 'oc-a', 'user', 'user-a', 'user-a', 'org-a', 'oauth', 1, 1),
+					('ot-new', 'oc-a', 'user', 'user-a', 'user-a', 'org-a', 'oauth', 2, 5),
+					('ot-b', 'oc-a', 'user', 'user-b', 'user-b', 'org-a', 'oauth', 1, 1),
+					('ot-org1', 'oc-a', 'organization', 'user-a', NULL, 'org-a', 'oauth', 1, 1),
+					('ot-org2', 'oc-a', 'organization', 'user-a', NULL, 'org-a', 'oauth', 1, 1)`,
+			} {
+				if _, err := s.DB().ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if err := s.MigrateTo(ctx, 5); err != nil {
+				t.Fatalf("migrating to 5: %v", err)
+			}
+			cs, _, err := s.ListConnections(ctx, store.ConnectionFilter{OAuthClientID: "oc-a"}, store.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, c := range cs {
+				ids = append(ids, c.ID)
+			}
+			slices.Sort(ids)
+			if want := []string{"ot-b", "ot-new", "ot-org1", "ot-org2"}; !slices.Equal(ids, want) {
+				t.Fatalf("after the migration: %v, want %v", ids, want)
 			}
 		})
 	}

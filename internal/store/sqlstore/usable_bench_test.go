@@ -10,8 +10,10 @@ import (
 )
 
 const (
-	usableBenchMembers = 100 // other members of the crowded organization
-	usableBenchEach    = 10  // personal connections each of them holds there
+	// A person holds one connection of their own through a client, so the crowd is
+	// many members with one each.
+	usableBenchMembers = 1000 // other members of the crowded organization
+	usableBenchEach    = 1    // personal connections each of them holds there
 )
 
 // usableSeed builds the harness's crowded organization: one organization, one OAuth

@@ -43,6 +43,7 @@ func runUpstream(t *testing.T, open Opener) {
 		"ReencryptSecretsReachUpstream": testReencryptUpstream,
 		"UpdateFlowState":               testUpdateFlowState,
 		"UsableConnections":             testUsableConnections,
+		"OneOwnConnectionPerClient":     testOneOwnConnectionPerClient,
 	})
 }
 
@@ -616,7 +617,7 @@ func testUpstreamDeleteUser(t *testing.T, s store.Store) {
 	fs := upNewFlow(t, s, c, u.ID, nil)
 	// A connection that changed hands: once organization-owned, it no longer goes
 	// with the person.
-	moved := upNewConn(t, s, c, u.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser })
+	moved := upNewConn(t, s, upNewClient(t, s, org.ID, nil), u.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser })
 	_, err := s.UpdateConnection(ctx(t), moved.ID, func(x core.Connection) (core.Connection, error) {
 		x.OwnerKind = core.OwnerOrg
 		return x, nil
@@ -1319,6 +1320,27 @@ func testUpdateFlowState(t *testing.T, s store.Store) {
 	upOK(t, "FlowState", err)
 	if read.Name != "m"+strings.Repeat("+", n) {
 		t.Errorf("name after %d concurrent updates: %q", n, read.Name)
+	}
+}
+
+// A person has one connection of their own per client (a second link renews it); an
+// organization may hold several through one client.
+func testOneOwnConnectionPerClient(t *testing.T, s store.Store) {
+	o := NewOrg(t, s)
+	u, v := NewUser(t, s), NewUser(t, s)
+	oc := upNewClient(t, s, o.ID, nil)
+	own := func(x *core.Connection) { x.OwnerKind = core.OwnerUser }
+	upNewConn(t, s, oc, u.ID, own)
+	upNewConn(t, s, oc, v.ID, own)
+	second := core.Connection{ID: uniq("ot-"), OAuthClientID: oc.ID, OwnerKind: core.OwnerUser, OwnerUserID: u.ID,
+		OwnerOrgID: oc.OrgID, CredentialKind: core.CredentialOAuth, Version: 1, CreatedAt: now, UpdatedAt: now}
+	upConflict(t, "a second own connection through the client", s.CreateConnection(ctx(t), second))
+	upNewConn(t, s, oc, u.ID, nil)
+	upNewConn(t, s, oc, u.ID, nil)
+	cs, n, err := s.ListConnections(ctx(t), store.ConnectionFilter{OAuthClientID: oc.ID}, store.Page{})
+	upOK(t, "ListConnections", err)
+	if n != 4 || len(cs) != 4 {
+		t.Errorf("%d connections (%d listed), want 4", n, len(cs))
 	}
 }
 
