@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/vcsauth/vcsauth/internal/secret"
 )
 
 // EnvName is the environment twin of a flag: --data-dir → VCSAUTH_DATA_DIR.
@@ -126,11 +128,9 @@ func (c *Serve) Validate() error {
 	if err := c.Store.Validate(); err != nil {
 		return err
 	}
-	host, port, err := net.SplitHostPort(c.Listen)
-	if err != nil || port == "" {
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		return fmt.Errorf("--listen %q: want HOST:PORT", c.Listen)
 	}
-	_ = host
 	if c.DebugListen != "" {
 		if _, port, err := net.SplitHostPort(c.DebugListen); err != nil || port == "" {
 			return fmt.Errorf("--debug-listen %q: want HOST:PORT", c.DebugListen)
@@ -152,7 +152,7 @@ func (c *Serve) Validate() error {
 func ParseExternalURL(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("--external-url %q: want an absolute http(s) URL without query, fragment or user", s)
+		return "", fmt.Errorf("--external-url %q: want an absolute http(s) URL without query, fragment or user", secret.RedactURL(s))
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }

@@ -87,3 +87,12 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// A password in a refused --external-url does not reach the message.
+func TestExternalURLErrorHidesPassword(t *testing.T) {
+	t.Parallel()
+	_, err := ParseExternalURL("https://admin:hunter2@vcs.example.com/?x=1")
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/vcsauth/vcsauth/internal/secret"
 )
 
 // Credentials are what `vcsauth login` obtained from one vcsauth server: the tokens
@@ -66,10 +68,10 @@ func DefaultCredentialsPath(getenv func(string) string) (string, error) {
 func NormalizeServer(raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return "", fmt.Errorf("server %q must be an http or https URL, such as https://vcsauth.example.com", raw)
+		return "", fmt.Errorf("server %q must be an http or https URL without a user, such as https://vcsauth.example.com", secret.RedactURL(raw))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("server %q must not have a query or fragment", raw)
+		return "", fmt.Errorf("server %q must not have a query or fragment", secret.RedactURL(raw))
 	}
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.TrimRight(u.EscapedPath(), "/"), nil
 }

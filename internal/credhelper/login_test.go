@@ -253,17 +253,21 @@ func TestDefaultCredentialsPath(t *testing.T) {
 func TestNormalizeServer(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"https://VCSAUTH.example/": "https://vcsauth.example",
-		"http://127.0.0.1:8080":    "http://127.0.0.1:8080",
-		"https://x.example/base/":  "https://x.example/base",
-		"vcsauth.example":          "",
-		"ftp://x":                  "",
-		"https://u:p@x.example":    "",
-		"https://x.example/?q=1":   "",
+		"https://VCSAUTH.example/":        "https://vcsauth.example",
+		"http://127.0.0.1:8080":           "http://127.0.0.1:8080",
+		"https://x.example/base/":         "https://x.example/base",
+		"vcsauth.example":                 "",
+		"ftp://x":                         "",
+		"https://u:hunter2@x.example":     "",
+		"https://x.example/?q=1":          "",
+		"https://u:hunter2@x.example/?q=": "",
 	} {
 		got, err := credhelper.NormalizeServer(in)
 		if (err != nil) != (want == "") || got != want {
 			t.Errorf("NormalizeServer(%q) = %q, %v; want %q", in, got, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("NormalizeServer(%q): the error shows the password: %v", in, err)
 		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/vcsauth/vcsauth/internal/core"
+	"github.com/vcsauth/vcsauth/internal/secret"
 	"github.com/vcsauth/vcsauth/internal/store"
 )
 
@@ -144,7 +145,7 @@ func open(ctx context.Context, rawURL, dataDir string) (*Store, error) {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		return openPostgres(ctx, rawURL)
 	default:
-		return nil, fmt.Errorf("database: unsupported URL %q (want empty, sqlite:///path or postgres://…)", redact(rawURL))
+		return nil, fmt.Errorf("database: unsupported URL %q (want empty, sqlite:///path or postgres://…)", secret.RedactURL(rawURL))
 	}
 }
 
@@ -178,7 +179,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 func openPostgres(ctx context.Context, rawURL string) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("database: malformed PostgreSQL URL %q", redact(rawURL))
+		return nil, fmt.Errorf("database: malformed PostgreSQL URL %q", secret.RedactURL(rawURL))
 	}
 	q := u.Query()
 	if q.Get("connect_timeout") == "" {
@@ -187,7 +188,7 @@ func openPostgres(ctx context.Context, rawURL string) (*Store, error) {
 	u.RawQuery = q.Encode()
 	db, err := sql.Open("pgx", u.String())
 	if err != nil {
-		return nil, fmt.Errorf("database: PostgreSQL %s: %w", redact(rawURL), scrub(err, u))
+		return nil, fmt.Errorf("database: PostgreSQL %s: %w", secret.RedactURL(rawURL), scrub(err, u))
 	}
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
@@ -196,21 +197,9 @@ func openPostgres(ctx context.Context, rawURL string) (*Store, error) {
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("database: cannot reach PostgreSQL at %s: %w", redact(rawURL), scrub(err, u))
+		return nil, fmt.Errorf("database: cannot reach PostgreSQL at %s: %w", secret.RedactURL(rawURL), scrub(err, u))
 	}
 	return &Store{db: db, d: postgresDialect}, nil
-}
-
-// redact hides the password of a database URL.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.LastIndexByte(raw, '@'); i >= 0 {
-			return "…@" + raw[i+1:]
-		}
-		return raw
-	}
-	return u.Redacted()
 }
 
 // scrub makes a driver error fit one line (pgx puts details on indented
