@@ -70,6 +70,10 @@ func Handler(routes http.Handler, o HandlerOptions) http.Handler {
 	if o.Metrics != nil {
 		metrics = o.Metrics.Instrument
 	}
+	var resolve httpx.Middleware // none: each dialect resolves its own callers
+	if len(resolvers) > 0 {
+		resolve = httpx.Resolve(resolvers...)
+	}
 	return httpx.Chain(routes,
 		httpx.TrustProxies(o.TrustedProxies),
 		httpx.AssignRequestID(o.NewRequestID),
@@ -78,7 +82,7 @@ func Handler(routes http.Handler, o HandlerOptions) http.Handler {
 		metrics,
 		httpx.Recover(o.Logger, o.ErrorRenderer),
 		httpx.LimitBody(o.MaxBodyBytes),
-		httpx.Resolve(resolvers...),
+		resolve,
 		httpx.CaptureRoute,
 	)
 }

@@ -140,7 +140,6 @@ func (h *handlers) authenticated(f func(http.ResponseWriter, *http.Request, core
 			}
 			return
 		}
-		r = r.WithContext(core.WithRemoteAddr(r.Context(), httpx.ClientIP(r)))
 		f(w, r, p)
 	})
 }
