@@ -100,33 +100,15 @@ func (h *handlers) credential(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Wait = n
 	}
-	wait := time.Duration(min(max(req.Wait, 0), 60)) * time.Second
+	wait := min(time.Duration(max(req.Wait, 0))*time.Second, connect.MaxWait)
 	remote, err := req.Remote()
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err.Error(), "")
 		return
 	}
-	cred, err := h.e.Credential(r.Context(), p, remote)
-	var nl *connect.NotLinkedError
-	if errors.As(err, &nl) && wait > 0 {
-		// A long poll, which ends early when the server starts draining: then the
-		// answer is the one we had.
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		if ch := httpx.Draining(ctx); ch != nil {
-			go func() {
-				select {
-				case <-ch:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-		}
-		cred, err = h.e.Wait(ctx, p, remote, wait)
-		if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
-			err = nl
-		}
-	}
+	// A long poll when asked for, which ends early when the server starts
+	// draining: then the answer is the one we had.
+	cred, err := h.e.CredentialWait(r.Context(), p, "", remote, wait, httpx.Draining(r.Context()))
 	if err != nil {
 		h.credentialError(w, r, err)
 		return
