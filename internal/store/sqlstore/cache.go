@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vcsauth/vcsauth/internal/core"
+	"github.com/vcsauth/vcsauth/internal/store"
 )
 
 // The store keeps two answers in memory for a short time, because every
@@ -172,7 +173,7 @@ func (c *ttlCache[K, V]) evictIf(match func(V) bool) {
 	}
 }
 
-// evictAll forgets everything: for changes whose rows are not known by id.
+// evictAll forgets everything: for changes whose rows cannot be told apart.
 func (c *ttlCache[K, V]) evictAll() {
 	if c == nil {
 		return
@@ -207,6 +208,20 @@ func cacheableKind(k core.TokenKind) bool {
 // evictUser forgets every token of the user (their row is part of each entry).
 func evictUser(c *tokenCache, id string) {
 	c.evictIf(func(e cachedToken) bool { return e.u.ID == id })
+}
+
+// evictTokens forgets the tokens f names by user, application, grant, family or
+// fingerprint (its other fields only narrow which of those a change touched, so
+// they are ignored: evicting more is safe).
+func evictTokens(c *tokenCache, f store.TokenFilter) {
+	c.evictIf(func(e cachedToken) bool {
+		t := e.t
+		return (f.UserID == "" || t.UserID == f.UserID) &&
+			(f.ApplicationID == 0 || t.ApplicationID == f.ApplicationID) &&
+			(f.GrantID == 0 || t.GrantID == f.GrantID) &&
+			(f.FamilyID == "" || t.FamilyID == f.FamilyID) &&
+			(f.Fingerprint == "" || t.Fingerprint == f.Fingerprint)
+	})
 }
 
 // The application cache: keyed by client id.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vcsauth/vcsauth/internal/core"
+	"github.com/vcsauth/vcsauth/internal/store"
 )
 
 func cacheKey(i int) tokenKey { return sha256.Sum256(fmt.Append(nil, i)) }
@@ -74,4 +75,29 @@ func TestCacheOff(t *testing.T) {
 	c.evictAll()
 	evictUser(c, "u")
 	c.evictIDs(1)
+}
+
+// Revoking by filter evicts the tokens the filter names and keeps the others.
+func TestEvictTokensByFilter(t *testing.T) {
+	c := newTokenCache(time.Minute, 0, nil)
+	put := func(i int, tok core.Token) {
+		_, gen, _ := c.get(cacheKey(i))
+		c.put(cacheKey(i), gen, cachedToken{t: tok})
+	}
+	put(1, core.Token{ID: 1, Kind: core.TokenAccess, UserID: "u1", ApplicationID: 7, GrantID: 70, FamilyID: "f1"})
+	put(2, core.Token{ID: 2, Kind: core.TokenAccess, UserID: "u1", ApplicationID: 8, GrantID: 80, FamilyID: "f2"})
+	put(3, core.Token{ID: 3, Kind: core.TokenPersonal, UserID: "u2"})
+	evictTokens(c, store.TokenFilter{UserID: "u1", ApplicationID: 7})
+	for i, want := range map[int]bool{1: false, 2: true, 3: true} {
+		if _, _, ok := c.get(cacheKey(i)); ok != want {
+			t.Errorf("token %d cached: %v, want %v", i, ok, want)
+		}
+	}
+	evictTokens(c, store.TokenFilter{GrantID: 80})
+	if _, _, ok := c.get(cacheKey(2)); ok {
+		t.Error("token of the deleted grant still cached")
+	}
+	if _, _, ok := c.get(cacheKey(3)); !ok {
+		t.Error("another person's token was evicted")
+	}
 }

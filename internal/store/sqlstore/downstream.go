@@ -131,7 +131,7 @@ func (s *Store) UpdateApplication(ctx context.Context, id int64, fn func(core.Ap
 // DeleteApplication deletes the application; the foreign keys take its grants,
 // tokens, authorization codes and device authorizations with it.
 func (s *Store) DeleteApplication(ctx context.Context, id int64) error {
-	defer s.tokens.evictAll() // its tokens go with it
+	defer evictTokens(s.tokens, store.TokenFilter{ApplicationID: id}) // its tokens go with it
 	defer s.apps.evictIDs(id)
 	if err := affected(s.db.ExecContext(ctx, `DELETE FROM applications WHERE id = $1`, id)); err != nil {
 		return fmt.Errorf("delete application %d: %w", id, s.mapErr(err))
@@ -313,7 +313,7 @@ func (s *Store) fillGrantScopes(ctx context.Context, now time.Time, gs []*core.G
 
 // DeleteGrant deletes the grant; the foreign key takes every token under it.
 func (s *Store) DeleteGrant(ctx context.Context, id int64) error {
-	defer s.tokens.evictAll() // its tokens go with it
+	defer evictTokens(s.tokens, store.TokenFilter{GrantID: id}) // its tokens go with it
 	if err := affected(s.db.ExecContext(ctx, `DELETE FROM grants WHERE id = $1`, id)); err != nil {
 		return fmt.Errorf("delete grant %d: %w", id, s.mapErr(err))
 	}

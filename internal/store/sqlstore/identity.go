@@ -630,7 +630,7 @@ func (s *Store) UpdateToken(ctx context.Context, id int64, fn func(core.Token) (
 // and that is live at at; it returns how many. Tokens already revoked keep their
 // first RevokedAt, and expired ones are left alone.
 func (s *Store) RevokeTokens(ctx context.Context, f store.TokenFilter, at time.Time) (int, error) {
-	defer s.tokens.evictAll()
+	defer evictTokens(s.tokens, f)
 	if at.IsZero() {
 		return 0, errors.New("revoke tokens: no time given")
 	}
