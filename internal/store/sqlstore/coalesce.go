@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // coalescer lets concurrent callers of one read share its execution without ever
@@ -15,8 +16,11 @@ import (
 // about one read per read's duration instead of n, and every answer comes from a
 // read that began after its caller asked: nothing is cached.
 //
-// The read runs detached from its callers' contexts (one caller's cancellation
-// must not fail the others); a caller whose context ends stops waiting.
+// A read runs detached from its callers' contexts (one caller's cancellation must
+// not fail the others) but bounded by coalescedReadTimeout, so a hung read cannot
+// hold a key forever. A caller whose context ends stops waiting, except the one
+// that found no read running: it runs the read itself, on its own goroutine (no
+// handoff on the common, uncontended path), and returns when the read does.
 type coalescer[V any] struct {
 	mu      sync.Mutex
 	flights map[string]*flight[V]
@@ -27,8 +31,11 @@ type flight[V any] struct {
 	running, next *call[V]
 }
 
+// coalescedReadTimeout bounds one shared read.
+const coalescedReadTimeout = 30 * time.Second
+
 type call[V any] struct {
-	ctx  context.Context // the context the read runs in
+	ctx  context.Context // the caller's who made the call, less its cancellation
 	fn   func(context.Context) (V, error)
 	done chan struct{}
 	v    V
@@ -80,7 +87,9 @@ func (g *coalescer[V]) run(key string, f *flight[V], c *call[V]) {
 				c.err = fmt.Errorf("sqlstore: panic in a coalesced read: %v", p)
 			}
 		}()
-		c.v, c.err = c.fn(c.ctx)
+		ctx, cancel := context.WithTimeout(c.ctx, coalescedReadTimeout)
+		defer cancel()
+		c.v, c.err = c.fn(ctx)
 	}()
 	close(c.done)
 	g.mu.Lock()
