@@ -103,7 +103,13 @@ func (s *Service) failed(ctx context.Context, key string, now time.Time, userID,
 	if err != nil {
 		return err
 	}
-	s.Audit(ctx, nil, "session.sign_in_failed", "user", userID, "", "username="+name+" reason="+why)
+	// What was typed as a username is recorded only when it could be one: a
+	// password typed into the wrong field must not land in the audit trail.
+	shown := name
+	if validateUsername(name) != nil {
+		shown = "(not a username)"
+	}
+	s.Audit(ctx, nil, "session.sign_in_failed", "user", userID, "", "username="+shown+" reason="+why)
 	if n >= s.maxFailures {
 		return core.ErrThrottled
 	}

@@ -447,3 +447,27 @@ func TestSweepLoginFailures(t *testing.T) {
 		t.Errorf("the recent failure: %d, %v", left, err)
 	}
 }
+
+// A password typed into the username field does not reach the audit trail.
+func TestFailedSignInAuditHidesNonUsernames(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, typed := range []string{"Correct Horse Battery!", "nobody"} {
+		if _, err := f.svc.AuthenticatePassword(ctx, typed, "x", "", "192.0.2.1"); err == nil {
+			t.Fatalf("%q signed in", typed)
+		}
+	}
+	events, _, err := f.raw.ListAudit(ctx, store.AuditFilter{}, store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var details []string
+	for _, e := range events {
+		details = append(details, e.Detail)
+	}
+	all := strings.Join(details, "\n")
+	if strings.Contains(strings.ToLower(all), "horse") || !strings.Contains(all, "username=nobody") {
+		t.Errorf("audit details: %s", all)
+	}
+}
