@@ -253,7 +253,7 @@ func (s *Spec) Do(hc *http.Client, op string, req *http.Request) (*http.Response
 	}
 	resp, err := client(hc).Do(req)
 	if err != nil {
-		return nil, nil, s.transportError(op, redactURL(err))
+		return nil, nil, s.transportError(op, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))

@@ -165,9 +165,11 @@ var (
 	}
 )
 
-// transportError wraps an error of the HTTP round trip.
+// transportError wraps an error of the HTTP round trip, without the query of the
+// URL it quotes (redactURL): every path to a provider passes here, x/oauth2's
+// token calls included.
 func (s *Spec) transportError(op string, err error) error {
-	return &TransientError{Op: op, Provider: s.ProviderKind, Err: err}
+	return &TransientError{Op: op, Provider: s.ProviderKind, Err: redactURL(err)}
 }
 
 func malformed(format string, args ...any) error {
