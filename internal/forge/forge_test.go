@@ -304,6 +304,15 @@ func TestUserAndValidate(t *testing.T) {
 			if srv.UserLookups() < 4 {
 				t.Errorf("user lookups counted %d", srv.UserLookups())
 			}
+			// A 200 that is not the provider's answer (a proxy's page) is no proof
+			// that the token works.
+			tok3 := srv.IssueToken()
+			srv.GarbageNext(2)
+			for i := range 2 {
+				if err := v.Validate(ctx, nil, tok3.AccessToken); err == nil {
+					t.Errorf("validate answered by garbage (%d): no error", i)
+				}
+			}
 		})
 	}
 }

@@ -106,6 +106,8 @@ func (p *Provider) User(ctx context.Context, hc *http.Client, accessToken string
 
 // Validate checks the token against the API (forge.Validator).
 func (p *Provider) Validate(ctx context.Context, hc *http.Client, accessToken string) error {
-	_, err := p.GetJSON(ctx, hc, "validate", p.URLs.APIURL+"/user", p.TokenAuth(accessToken), nil)
+	// Through User, which reads the answer: a 200 that is not the provider's user
+	// (a proxy's or a captive portal's page) does not pass for a working token.
+	_, err := p.User(ctx, hc, accessToken)
 	return err
 }
