@@ -145,11 +145,8 @@ type checkedToken struct {
 // *core.ValidationError on field; a provider that cannot answer is a
 // *ProviderError. Either way nothing is stored.
 func (e *Engine) checkToken(ctx context.Context, f forge.Forge, token, field string) (*checkedToken, error) {
-	if token == "" {
-		return nil, core.Missing(field)
-	}
-	if len(token) > 4096 || strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return nil, core.Invalid(field, "is not a token")
+	if err := checkTokenShape(field, token); err != nil {
+		return nil, err
 	}
 	pctx, cancel := e.providerCtx(ctx)
 	defer cancel()
@@ -607,7 +604,7 @@ func (e *Engine) Validate(ctx context.Context, p core.Principal, id string) (cor
 }
 
 func (e *Engine) validate(ctx context.Context, c core.Connection) (core.Connection, error) {
-	if c.Health == core.HealthRevoked || c.Health == core.HealthNeedsReauth {
+	if dead(c.Health) {
 		return c, nil // nothing but a new link helps
 	}
 	if e.needsRefresh(c, e.nowUTC()) {

@@ -354,11 +354,13 @@ func (e *Engine) releaseLease(ctx context.Context, id, lease string) {
 	}
 }
 
+// shorten keeps the first n characters of s (a health reason people read: cut
+// between characters, never inside one).
 func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
 	}
-	return s[:n] + "…"
+	return s
 }
 
 // backoffState is one connection's transient-failure record in this replica.
