@@ -24,6 +24,9 @@ type Target struct {
 	OwnerKind core.OwnerKind
 	ProjectID string
 	Name      string
+	// OrgID, when set, is the organization the caller acts for (TFE's connect-path
+	// names it): a client of another organization is then not found.
+	OrgID string
 }
 
 type owner struct {
@@ -70,6 +73,9 @@ func (e *Engine) authorizeTarget(ctx context.Context, p core.Principal, t Target
 	oc, err := e.clientByRef(ctx, t.OAuthClient)
 	if err != nil {
 		return core.OAuthClient{}, o, err
+	}
+	if t.OrgID != "" && t.OrgID != oc.OrgID {
+		return core.OAuthClient{}, o, fmt.Errorf("connect: client %s is not organization %s's: %w", oc.ID, t.OrgID, core.ErrNotFound)
 	}
 	role, err := e.id.Role(ctx, oc.OrgID, p.User.ID)
 	if err != nil {

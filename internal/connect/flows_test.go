@@ -408,3 +408,21 @@ func TestConcurrentFirstLinks(t *testing.T) {
 		})
 	}
 }
+
+// A flow that names the organization it acts for (TFE's connect-path) finds only
+// that organization's clients.
+func TestStartBrowserNamedOrganization(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, envOpt{})
+	srv := forgetest.New(t, core.ProviderGitLabHosted)
+	oc := v.mkClient(t, srv, nil)
+	for org, wantErr := range map[string]bool{v.org.ID: false, "org-other": true, "": false} {
+		_, err := v.e.StartBrowser(t.Context(), v.admin, connect.FlowRequest{
+			Target: connect.Target{OAuthClient: oc.ID, OwnerKind: core.OwnerOrg, OrgID: org}})
+		if wantErr {
+			wantIs(t, "another organization named", err, core.ErrNotFound)
+		} else if err != nil {
+			t.Errorf("organization %q: %v", org, err)
+		}
+	}
+}

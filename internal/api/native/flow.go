@@ -34,16 +34,7 @@ func (h *handlers) start(w http.ResponseWriter, r *http.Request) {
 	req := connect.FlowRequest{Target: connect.Target{OAuthClient: ref}, Origin: connect.OriginWeb, ReturnTo: q.Get("return_to")}
 	switch {
 	case q.Get("organization_id") != "":
-		oc, err := h.e.Client(r.Context(), p, ref)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		if org := q.Get("organization_id"); org != oc.OrgID {
-			h.fail(w, r, core.ErrNotFound)
-			return
-		}
-		req.OwnerKind, req.Origin = core.OwnerOrg, connect.OriginTFE
+		req.OwnerKind, req.OrgID, req.Origin = core.OwnerOrg, q.Get("organization_id"), connect.OriginTFE
 	case q.Get("project_id") != "":
 		req.OwnerKind, req.ProjectID, req.Name = core.OwnerProject, q.Get("project_id"), q.Get("name")
 	}
