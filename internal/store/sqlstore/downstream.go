@@ -370,7 +370,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time)
 // DeleteExpiredAuthCodes removes codes that expired before the given time, used or
 // not, and returns how many.
 func (s *Store) DeleteExpiredAuthCodes(ctx context.Context, before time.Time) (int, error) {
-	n, err := downstreamDeleted(s.db.ExecContext(ctx, `DELETE FROM authorization_codes WHERE expires_at < $1`, ts(before)))
+	n, err := deleted(s.db.ExecContext(ctx, `DELETE FROM authorization_codes WHERE expires_at < $1`, ts(before)))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired authorization codes: %w", s.mapErr(err))
 	}
@@ -405,7 +405,7 @@ func (s *Store) CreateDeviceAuth(ctx context.Context, d core.DeviceAuthorization
 		 interval_us, last_polled_at, expires_at, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		d.DeviceCodeHash, d.UserCode, d.ApplicationID, list(d.Scopes), string(d.Status),
-		downstreamNullString(d.UserID), d.Interval.Microseconds(), ts(d.LastPolledAt),
+		nullString(d.UserID), d.Interval.Microseconds(), ts(d.LastPolledAt),
 		ts(d.ExpiresAt), ts(d.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("create device authorization: %w", s.mapErr(err))
@@ -452,7 +452,7 @@ func (s *Store) UpdateDeviceAuth(ctx context.Context, deviceCodeHash []byte, fn 
 		out, err = scanDeviceAuth(tx.QueryRowContext(ctx, `UPDATE device_authorizations SET
 			scopes = $1, status = $2, user_id = $3, interval_us = $4, last_polled_at = $5, expires_at = $6
 			WHERE device_code_hash = $7 RETURNING `+deviceAuthColumns,
-			list(d.Scopes), string(d.Status), downstreamNullString(d.UserID), d.Interval.Microseconds(),
+			list(d.Scopes), string(d.Status), nullString(d.UserID), d.Interval.Microseconds(),
 			ts(d.LastPolledAt), ts(d.ExpiresAt), old.DeviceCodeHash).Scan)
 		return s.mapErr(err)
 	})
@@ -465,7 +465,7 @@ func (s *Store) UpdateDeviceAuth(ctx context.Context, deviceCodeHash []byte, fn 
 // DeleteExpiredDeviceAuths removes device authorizations that expired before the
 // given time, whatever their status, and returns how many.
 func (s *Store) DeleteExpiredDeviceAuths(ctx context.Context, before time.Time) (int, error) {
-	n, err := downstreamDeleted(s.db.ExecContext(ctx, `DELETE FROM device_authorizations WHERE expires_at < $1`, ts(before)))
+	n, err := deleted(s.db.ExecContext(ctx, `DELETE FROM device_authorizations WHERE expires_at < $1`, ts(before)))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired device authorizations: %w", s.mapErr(err))
 	}
@@ -480,21 +480,4 @@ func downstreamBlob(b []byte) any {
 		return nil
 	}
 	return b
-}
-
-// downstreamNullString stores "" as NULL, for optional foreign keys.
-func downstreamNullString(v string) any {
-	if v == "" {
-		return nil
-	}
-	return v
-}
-
-// downstreamDeleted returns how many rows a DELETE removed.
-func downstreamDeleted(res sql.Result, err error) (int, error) {
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
-	return int(n), err
 }

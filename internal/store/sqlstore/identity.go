@@ -408,29 +408,28 @@ func identScanToken(r identRow, t *core.Token) error { return r.Scan(identTokenD
 
 // CreateToken stores t and sets t.ID. ApplicationID and GrantID 0 are stored as NULL.
 func (s *Store) CreateToken(ctx context.Context, t *core.Token) error {
-	err := s.db.QueryRowContext(ctx, `INSERT INTO tokens (kind, hash, last_eight, user_id, application_id, grant_id,
+	return s.identInsertToken(ctx, s.db, t)
+}
+
+// identInsertTokenSQL is the statement of identInsertToken.
+const identInsertTokenSQL = `INSERT INTO tokens (kind, hash, last_eight, user_id, application_id, grant_id,
 		scopes, note, note_url, fingerprint, family_id, expires_at, revoked_at, last_used_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`
+
+// identInsertToken inserts t through q and sets its ID.
+func (s *Store) identInsertToken(ctx context.Context, q querier, t *core.Token) error {
+	err := q.QueryRowContext(ctx, identInsertTokenSQL,
 		string(t.Kind), t.Hash, t.LastEight, t.UserID, identZeroNull(t.ApplicationID), identZeroNull(t.GrantID),
 		list(t.Scopes), t.Note, t.NoteURL, t.Fingerprint, t.FamilyID,
 		ts(t.ExpiresAt), ts(t.RevokedAt), ts(t.LastUsedAt), ts(t.CreatedAt), ts(t.UpdatedAt)).Scan(&t.ID)
 	return s.identErr("create token", err)
 }
 
-// identInsertToken is CreateToken's statement.
-const identInsertToken = `INSERT INTO tokens (kind, hash, last_eight, user_id, application_id, grant_id,
-		scopes, note, note_url, fingerprint, family_id, expires_at, revoked_at, last_used_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`
-
-// identInsertTokens inserts each of ts in tx and sets its ID.
+// identInsertTokens inserts each of toks in tx and sets its ID.
 func (s *Store) identInsertTokens(ctx context.Context, tx *sql.Tx, toks []*core.Token) error {
 	for _, t := range toks {
-		err := tx.QueryRowContext(ctx, identInsertToken,
-			string(t.Kind), t.Hash, t.LastEight, t.UserID, identZeroNull(t.ApplicationID), identZeroNull(t.GrantID),
-			list(t.Scopes), t.Note, t.NoteURL, t.Fingerprint, t.FamilyID,
-			ts(t.ExpiresAt), ts(t.RevokedAt), ts(t.LastUsedAt), ts(t.CreatedAt), ts(t.UpdatedAt)).Scan(&t.ID)
-		if err != nil {
-			return s.identErr("create token", err)
+		if err := s.identInsertToken(ctx, tx, t); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -642,12 +641,8 @@ func (s *Store) RevokeTokens(ctx context.Context, f store.TokenFilter, at time.T
 	identLiveAt(w, at)
 	w.args = append(w.args, at.UnixMicro())
 	n := strconv.Itoa(len(w.args))
-	res, err := s.db.ExecContext(ctx, `UPDATE tokens SET revoked_at = $`+n+`, updated_at = $`+n+w.String(), w.args...)
-	if err != nil {
-		return 0, s.identErr("revoke tokens", err)
-	}
-	c, err := res.RowsAffected()
-	return int(c), s.identErr("revoke tokens", err)
+	c, err := deleted(s.db.ExecContext(ctx, `UPDATE tokens SET revoked_at = $`+n+`, updated_at = $`+n+w.String(), w.args...))
+	return c, s.identErr("revoke tokens", err)
 }
 
 func (s *Store) DeleteToken(ctx context.Context, id int64) error {
@@ -658,12 +653,8 @@ func (s *Store) DeleteToken(ctx context.Context, id int64) error {
 
 // DeleteDeadTokens removes tokens revoked before before, or that expired before it.
 func (s *Store) DeleteDeadTokens(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE revoked_at < $1 OR expires_at < $1`, before.UnixMicro())
-	if err != nil {
-		return 0, s.identErr("delete dead tokens", err)
-	}
-	n, err := res.RowsAffected()
-	return int(n), s.identErr("delete dead tokens", err)
+	n, err := deleted(s.db.ExecContext(ctx, `DELETE FROM tokens WHERE revoked_at < $1 OR expires_at < $1`, before.UnixMicro()))
+	return n, s.identErr("delete dead tokens", err)
 }
 
 // ---- login throttling ---------------------------------------------------------------
@@ -717,12 +708,8 @@ func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
 }
 
 func (s *Store) DeleteLoginFailures(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM login_failures WHERE failed_at < $1`, before.UnixMicro())
-	if err != nil {
-		return 0, s.identErr("delete login failures", err)
-	}
-	n, err := res.RowsAffected()
-	return int(n), s.identErr("delete login failures", err)
+	n, err := deleted(s.db.ExecContext(ctx, `DELETE FROM login_failures WHERE failed_at < $1`, before.UnixMicro()))
+	return n, s.identErr("delete login failures", err)
 }
 
 // ---- audit --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
@@ -105,4 +106,21 @@ func (w *where) String() string {
 		return ""
 	}
 	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// nullString stores "" as NULL, for optional foreign keys.
+func nullString(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
+}
+
+// deleted returns how many rows a DELETE (or an UPDATE) touched.
+func deleted(res sql.Result, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }

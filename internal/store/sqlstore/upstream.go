@@ -274,14 +274,6 @@ func upScanConn(row interface{ Scan(...any) error }) (core.Connection, error) {
 	return c, err
 }
 
-// upNullable stores the empty string as NULL, for optional foreign keys.
-func upNullable(v string) any {
-	if v == "" {
-		return nil
-	}
-	return v
-}
-
 // upOwningUser is the owning_user_id column: the owner of a user-owned connection,
 // whose deletion deletes the connection, and NULL for the others, whose owner_user_id
 // only records who created them.
@@ -304,7 +296,7 @@ func (s *Store) CreateConnection(ctx context.Context, c core.Connection) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
 		$21, $22, $23, $24, $25, $26, $27, $28, $29, $30)`,
 		c.ID, c.OAuthClientID, string(c.OwnerKind), c.OwnerUserID, upOwningUser(c), c.OwnerOrgID,
-		upNullable(c.OwnerProjectID), c.Name, string(c.CredentialKind), c.Username, string(c.AccessToken),
+		nullString(c.OwnerProjectID), c.Name, string(c.CredentialKind), c.Username, string(c.AccessToken),
 		string(c.RefreshToken), c.TokenType, list(c.Scopes), ts(c.ExpiresAt), string(c.SSHKey), c.UpstreamID,
 		c.UpstreamLogin, c.UpstreamName, c.AvatarURL, c.ProfileURL, string(c.Health), c.HealthReason,
 		ts(c.LastRefreshAt), ts(c.LastSuccessAt), ts(c.RefreshLeaseUntil), c.RefreshLeaseOwner, c.Version,
@@ -423,7 +415,7 @@ func (s *Store) UpdateConnection(ctx context.Context, id string, fn func(core.Co
 			last_success_at = $23, refresh_lease_until = $24, refresh_lease_owner = $25, version = $26,
 			updated_at = $27
 			WHERE id = $1`,
-			id, string(c.OwnerKind), c.OwnerUserID, upOwningUser(c), upNullable(c.OwnerProjectID), c.Name,
+			id, string(c.OwnerKind), c.OwnerUserID, upOwningUser(c), nullString(c.OwnerProjectID), c.Name,
 			string(c.CredentialKind), c.Username, string(c.AccessToken), string(c.RefreshToken), c.TokenType,
 			list(c.Scopes), ts(c.ExpiresAt), string(c.SSHKey), c.UpstreamID, c.UpstreamLogin, c.UpstreamName,
 			c.AvatarURL, c.ProfileURL, string(c.Health), c.HealthReason, ts(c.LastRefreshAt),
@@ -497,7 +489,7 @@ func (s *Store) CreateFlowState(ctx context.Context, st core.FlowState) error {
 		owner_project_id, name, origin, repo_type, pkce_verifier, device_code, return_to, expires_at, used_at,
 		created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		st.ID, hash, st.OAuthClientID, upNullable(st.UserID), string(st.OwnerKind), upNullable(st.OwnerProjectID),
+		st.ID, hash, st.OAuthClientID, nullString(st.UserID), string(st.OwnerKind), nullString(st.OwnerProjectID),
 		st.Name, st.Origin, st.RepoType, string(st.PKCEVerifier), string(st.DeviceCode), st.ReturnTo,
 		ts(st.ExpiresAt), ts(st.UsedAt), ts(st.CreatedAt))
 	if err != nil {
@@ -538,15 +530,11 @@ func (s *Store) ConsumeFlowState(ctx context.Context, stateHash []byte, now time
 // DeleteExpiredFlowStates removes flow states that expired before the given time,
 // used or not, and returns how many.
 func (s *Store) DeleteExpiredFlowStates(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM flow_states WHERE expires_at < $1`, before.UnixMicro())
+	n, err := deleted(s.db.ExecContext(ctx, `DELETE FROM flow_states WHERE expires_at < $1`, before.UnixMicro()))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired flow states: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("delete expired flow states: %w", err)
-	}
-	return int(n), nil
+	return n, nil
 }
 
 // UpdateFlowState runs fn on the locked row and saves the fields a flow in progress
