@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -165,8 +164,9 @@ func (e *Engine) RevokeToken(ctx context.Context, p core.Principal, id int64) er
 		e.id.Audit(ctx, &p, "token.revoke", "token", strconv.FormatInt(id, 10), "", fmt.Sprintf("kind=refresh family=%s revoked=%d", t.FamilyID, n))
 		return nil
 	}
-	if err := e.id.RevokeToken(ctx, p, id); err != nil && !errors.Is(err, core.ErrNotFound) {
+	if err := e.revokeOne(ctx, id); err != nil {
 		return err
 	}
+	e.id.Audit(ctx, &p, "token.revoke", "token", strconv.FormatInt(id, 10), "", "kind="+string(t.Kind))
 	return nil
 }
