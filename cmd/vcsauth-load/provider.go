@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/vcsauth/vcsauth/internal/httpx"
 )
 
 // provider is a minimal self-managed GitLab on loopback: the token endpoint (code
@@ -38,11 +39,11 @@ func startProvider(refreshLatency time.Duration) (*provider, error) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		writeJSONBody(w, http.StatusOK, map[string]any{"id": 4242, "username": "loaduser", "name": "Load User",
+		_ = httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": 4242, "username": "loaduser", "name": "Load User",
 			"avatar_url": p.url + "/avatar.png", "web_url": p.url + "/loaduser"})
 	})
 	mux.HandleFunc("POST /oauth/revoke", func(w http.ResponseWriter, r *http.Request) {
-		writeJSONBody(w, http.StatusOK, map[string]any{})
+		_ = httpx.WriteJSON(w, http.StatusOK, map[string]any{})
 	})
 	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go p.srv.Serve(ln)
@@ -51,7 +52,7 @@ func startProvider(refreshLatency time.Duration) (*provider, error) {
 
 func (p *provider) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		writeJSONBody(w, http.StatusBadRequest, map[string]any{"error": "invalid_request"})
+		_ = httpx.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request"})
 		return
 	}
 	switch r.PostForm.Get("grant_type") {
@@ -59,7 +60,7 @@ func (p *provider) token(w http.ResponseWriter, r *http.Request) {
 		p.exchanges.Add(1)
 	case "refresh_token":
 		if r.PostForm.Get("refresh_token") == "" {
-			writeJSONBody(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant"})
+			_ = httpx.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant"})
 			return
 		}
 		p.refreshes.Add(1)
@@ -69,10 +70,10 @@ func (p *provider) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	default:
-		writeJSONBody(w, http.StatusBadRequest, map[string]any{"error": "unsupported_grant_type"})
+		_ = httpx.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": "unsupported_grant_type"})
 		return
 	}
-	writeJSONBody(w, http.StatusOK, map[string]any{
+	_ = httpx.WriteJSON(w, http.StatusOK, map[string]any{
 		"access_token": "glpat-" + rand.Text(), "refresh_token": "glrt-" + rand.Text(),
 		"token_type": "Bearer", "expires_in": 7200, "scope": "read_user write_repository",
 		"created_at": time.Now().Unix(),
@@ -83,10 +84,4 @@ func (p *provider) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = p.srv.Shutdown(ctx)
-}
-
-func writeJSONBody(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"github.com/vcsauth/vcsauth/internal/identity"
 	"github.com/vcsauth/vcsauth/internal/secret"
 	"github.com/vcsauth/vcsauth/internal/store/sqlstore"
+	"golang.org/x/oauth2"
 )
 
 // How the data is seeded:
@@ -256,8 +256,7 @@ func seedCodes(ctx context.Context, st *sqlstore.Store, app core.Application, ve
 		}); err != nil {
 		return err
 	}
-	sum := sha256.Sum256([]byte(verifier))
-	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
+	challenge := oauth2.S256ChallengeFromVerifier(verifier)
 	codes := make([]string, n)
 	for i := range codes {
 		c, err := secret.Mint(secret.PrefixAuthCode, nil)
