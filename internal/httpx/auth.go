@@ -94,6 +94,19 @@ func PrincipalFrom(ctx context.Context) (core.Principal, bool) {
 	return res.p, res.ok
 }
 
+// Authenticated calls fn with the request's principal. A request without one goes
+// to denied with AuthError's answer: nil when it sent no credentials, else why they
+// failed. Each dialect passes the denied that answers in its own words.
+func Authenticated(fn func(http.ResponseWriter, *http.Request, core.Principal), denied func(http.ResponseWriter, *http.Request, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := PrincipalFrom(r.Context()); ok {
+			fn(w, r, p)
+			return
+		}
+		denied(w, r, AuthError(r.Context()))
+	})
+}
+
 // AuthError returns why the request's credentials failed: nil when it sent none (or
 // they verified), else an error wrapping core.ErrUnauthenticated (bad, malformed or
 // conflicting credentials), core.ErrOTPRequired or core.ErrThrottled, or an internal

@@ -443,3 +443,35 @@ func FuzzExtractCredentials(f *testing.F) {
 		}
 	})
 }
+
+// Authenticated hands the principal to fn, and anything else to denied with why.
+func TestAuthenticated(t *testing.T) {
+	t.Parallel()
+	h := Authenticated(func(w http.ResponseWriter, _ *http.Request, p core.Principal) {
+		_, _ = w.Write([]byte("hello " + p.User.Username))
+	}, func(w http.ResponseWriter, _ *http.Request, err error) {
+		w.WriteHeader(http.StatusUnauthorized)
+		if err != nil {
+			_, _ = w.Write([]byte(err.Error()))
+		}
+	})
+	run := Authenticate(&fakeAuth{})
+	for _, tc := range []struct {
+		header, want string
+		status       int
+	}{
+		{"Bearer vcp_good", "hello alice", http.StatusOK},
+		{"", "", http.StatusUnauthorized},
+		{"Bearer vcp_bad", "unauthenticated", http.StatusUnauthorized},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if tc.header != "" {
+			req.Header.Set("Authorization", tc.header)
+		}
+		rec := httptest.NewRecorder()
+		run(h).ServeHTTP(rec, req)
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("%q: %d %q", tc.header, rec.Code, rec.Body.String())
+		}
+	}
+}

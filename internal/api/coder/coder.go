@@ -122,14 +122,7 @@ type handlers struct {
 // authenticated answers 401 (or 429, or 500 when the credential check itself
 // failed) unless the request proved who sent it.
 func (h *handlers) authenticated(fn func(http.ResponseWriter, *http.Request, core.Principal)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		p, ok := httpx.PrincipalFrom(r.Context())
-		if ok {
-			fn(w, r, p)
-			return
-		}
-		err := httpx.AuthError(r.Context())
+	next := httpx.Authenticated(fn, func(w http.ResponseWriter, r *http.Request, err error) {
 		switch {
 		case err == nil:
 			writeError(w, http.StatusUnauthorized, Response{Message: "You must be signed in to use this endpoint.",
@@ -144,6 +137,10 @@ func (h *handlers) authenticated(fn func(http.ResponseWriter, *http.Request, cor
 			h.log.ErrorContext(r.Context(), "authentication failed", "err", err)
 			writeError(w, http.StatusInternalServerError, Response{Message: "Internal error."})
 		}
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
 	})
 }
 

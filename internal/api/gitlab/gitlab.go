@@ -83,17 +83,12 @@ type handlers struct {
 // authenticated answers 401 (or 403 for a throttled password) in GitLab's words
 // when the request did not prove who sent it, and calls fn with the caller otherwise.
 func (h *handlers) authenticated(fn func(http.ResponseWriter, *http.Request, core.Principal)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := httpx.AuthError(r.Context()); err != nil {
+	return httpx.Authenticated(fn, func(w http.ResponseWriter, r *http.Request, err error) {
+		if err != nil {
 			h.authFailed(w, r, err)
 			return
 		}
-		p, ok := httpx.PrincipalFrom(r.Context())
-		if !ok {
-			writeMessage(w, http.StatusUnauthorized, msgUnauthorized)
-			return
-		}
-		fn(w, r, p)
+		writeMessage(w, http.StatusUnauthorized, msgUnauthorized)
 	})
 }
 

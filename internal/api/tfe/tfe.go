@@ -122,25 +122,19 @@ type handlers struct {
 // authenticated answers 401 (in JSON:API) for a request without a principal, and
 // records the caller's address for the audit trail.
 func (h *handlers) authenticated(f func(http.ResponseWriter, *http.Request, core.Principal)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := httpx.PrincipalFrom(r.Context())
-		if !ok {
-			err := httpx.AuthError(r.Context())
-			switch {
-			case err == nil, errors.Is(err, core.ErrUnauthenticated), errors.Is(err, core.ErrOTPRequired):
-				writeErrors(w, http.StatusUnauthorized, apiError{Status: http.StatusUnauthorized, Title: "unauthorized",
-					Detail: "a valid token is required: Authorization: Bearer <token>"})
-			case errors.Is(err, core.ErrThrottled):
-				w.Header().Set("Retry-After", "60")
-				writeErrors(w, http.StatusTooManyRequests, apiError{Status: http.StatusTooManyRequests, Title: "too many requests",
-					Detail: "too many failed sign-ins; try again later"})
-			default:
-				h.log.ErrorContext(r.Context(), "tfe: authentication failed", "err", err)
-				writeErrors(w, http.StatusInternalServerError, apiError{Status: http.StatusInternalServerError, Title: "internal server error"})
-			}
-			return
+	return httpx.Authenticated(f, func(w http.ResponseWriter, r *http.Request, err error) {
+		switch {
+		case err == nil, errors.Is(err, core.ErrUnauthenticated), errors.Is(err, core.ErrOTPRequired):
+			writeErrors(w, http.StatusUnauthorized, apiError{Status: http.StatusUnauthorized, Title: "unauthorized",
+				Detail: "a valid token is required: Authorization: Bearer <token>"})
+		case errors.Is(err, core.ErrThrottled):
+			w.Header().Set("Retry-After", "60")
+			writeErrors(w, http.StatusTooManyRequests, apiError{Status: http.StatusTooManyRequests, Title: "too many requests",
+				Detail: "too many failed sign-ins; try again later"})
+		default:
+			h.log.ErrorContext(r.Context(), "tfe: authentication failed", "err", err)
+			writeErrors(w, http.StatusInternalServerError, apiError{Status: http.StatusInternalServerError, Title: "internal server error"})
 		}
-		f(w, r, p)
 	})
 }
 
