@@ -184,26 +184,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // ---- pagination ----
 
-const (
-	defaultPerPage = 30
-	maxPerPage     = 100
-	// maxPage keeps page × per_page far from overflowing an OFFSET.
-	maxPage = 1 << 20
-)
+// defaultPerPage is the page size when a list request names none.
+const defaultPerPage = 30
 
-// parsePage reads page and per_page; values that are not positive integers take
-// the defaults, and per_page is capped, as GitHub does.
-func parsePage(r *http.Request) store.Page {
-	q := r.URL.Query()
-	p := store.Page{Number: 1, Size: defaultPerPage}
-	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 0 {
-		p.Number = min(n, maxPage)
-	}
-	if n, err := strconv.Atoi(q.Get("per_page")); err == nil && n > 0 {
-		p.Size = min(n, maxPerPage)
-	}
-	return p
-}
+func parsePage(r *http.Request) store.Page { return httpx.PageParams(r, defaultPerPage) }
 
 // setLink sets the Link header of a page of a list at base that holds total items:
 // next and last while there are more, first and prev after the first page.
