@@ -27,3 +27,10 @@ func PageParams(r *http.Request, defaultSize int) store.Page {
 	}
 	return p
 }
+
+// PathID reads a positive integer id from the path parameter name; anything else
+// names nothing (ok false).
+func PathID(r *http.Request, name string) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	return id, err == nil && id > 0
+}

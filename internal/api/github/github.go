@@ -45,7 +45,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/vcsauth/vcsauth/internal/authserver"
@@ -128,7 +127,7 @@ func (h *handlers) listGrants(w http.ResponseWriter, r *http.Request, p core.Pri
 }
 
 func (h *handlers) getGrant(w http.ResponseWriter, r *http.Request, p core.Principal) {
-	id, ok := pathID(r, "grant_id")
+	id, ok := httpx.PathID(r, "grant_id")
 	if !ok {
 		writeNotFound(w)
 		return
@@ -142,7 +141,7 @@ func (h *handlers) getGrant(w http.ResponseWriter, r *http.Request, p core.Princ
 }
 
 func (h *handlers) deleteGrant(w http.ResponseWriter, r *http.Request, p core.Principal) {
-	id, ok := pathID(r, "grant_id")
+	id, ok := httpx.PathID(r, "grant_id")
 	if !ok {
 		writeNotFound(w)
 		return
@@ -170,7 +169,7 @@ func (h *handlers) listAuthorizations(w http.ResponseWriter, r *http.Request, p 
 }
 
 func (h *handlers) getAuthorization(w http.ResponseWriter, r *http.Request, p core.Principal) {
-	id, ok := pathID(r, "authorization_id")
+	id, ok := httpx.PathID(r, "authorization_id")
 	if !ok {
 		writeNotFound(w)
 		return
@@ -216,7 +215,7 @@ func (h *handlers) getOrCreateAuthorization(w http.ResponseWriter, r *http.Reque
 }
 
 func (h *handlers) editAuthorization(w http.ResponseWriter, r *http.Request, p core.Principal) {
-	id, ok := pathID(r, "authorization_id")
+	id, ok := httpx.PathID(r, "authorization_id")
 	if !ok {
 		writeNotFound(w)
 		return
@@ -237,7 +236,7 @@ func (h *handlers) editAuthorization(w http.ResponseWriter, r *http.Request, p c
 }
 
 func (h *handlers) deleteAuthorization(w http.ResponseWriter, r *http.Request, p core.Principal) {
-	id, ok := pathID(r, "authorization_id")
+	id, ok := httpx.PathID(r, "authorization_id")
 	if !ok {
 		writeNotFound(w)
 		return
@@ -271,10 +270,4 @@ func (h *handlers) currentUser(w http.ResponseWriter, r *http.Request, p core.Pr
 		w.Header().Set("X-OAuth-Scopes", strings.Join(p.Scopes, ", "))
 	}
 	writeJSON(w, http.StatusOK, profile(u, private))
-}
-
-// pathID reads a positive integer id from the path; anything else names nothing.
-func pathID(r *http.Request, name string) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	return id, err == nil && id > 0
 }

@@ -32,7 +32,6 @@ package gitlab
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/vcsauth/vcsauth/internal/authserver"
 	"github.com/vcsauth/vcsauth/internal/core"
@@ -122,7 +121,7 @@ func (h *handlers) listApplications(w http.ResponseWriter, r *http.Request, p co
 }
 
 func (h *handlers) deleteApplication(w http.ResponseWriter, r *http.Request, p core.Principal) {
-	id, ok := pathID(r)
+	id, ok := httpx.PathID(r, "id")
 	if !ok {
 		writeMessage(w, http.StatusNotFound, msgAppNotFound)
 		return
@@ -135,7 +134,7 @@ func (h *handlers) deleteApplication(w http.ResponseWriter, r *http.Request, p c
 }
 
 func (h *handlers) renewSecret(w http.ResponseWriter, r *http.Request, p core.Principal) {
-	id, ok := pathID(r)
+	id, ok := httpx.PathID(r, "id")
 	if !ok {
 		writeMessage(w, http.StatusNotFound, msgAppNotFound)
 		return
@@ -156,11 +155,4 @@ func (h *handlers) currentUser(w http.ResponseWriter, r *http.Request, p core.Pr
 		return
 	}
 	writeJSON(w, http.StatusOK, user(u))
-}
-
-// pathID reads the application id from the path; anything but a positive integer
-// names no application.
-func pathID(r *http.Request) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	return id, err == nil && id > 0
 }
