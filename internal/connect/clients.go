@@ -269,7 +269,8 @@ func (e *Engine) checkProjects(ctx context.Context, p core.Principal, orgID stri
 // adminOrg returns the organization named orgName if p administers it: a member who
 // is not an admin gets core.ErrForbidden, anyone else core.ErrNotFound.
 func (e *Engine) adminOrg(ctx context.Context, p core.Principal, orgName string) (core.Organization, error) {
-	return e.id.AdminOrg(ctx, p, orgName)
+	o, _, err := e.id.AdminOrg(ctx, p, orgName)
+	return o, err
 }
 
 // visibleClient loads a client and p's role in its organization; a client of an

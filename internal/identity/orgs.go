@@ -93,15 +93,16 @@ func visibleOrg(p core.Principal, o core.Organization, role core.Role, err error
 
 // AdminOrg is Org for operations that need an org admin: a member who is not an
 // admin gets ErrForbidden (they may see it), anyone else ErrNotFound.
-func (s *Service) AdminOrg(ctx context.Context, p core.Principal, name string) (core.Organization, error) {
+// It also returns the principal's role there ("" for a site admin who is no member).
+func (s *Service) AdminOrg(ctx context.Context, p core.Principal, name string) (core.Organization, core.Role, error) {
 	o, role, err := s.Org(ctx, p, name)
 	if err != nil {
-		return core.Organization{}, err
+		return core.Organization{}, "", err
 	}
 	if !core.CanAdminOrg(p, role) {
-		return core.Organization{}, core.ErrForbidden
+		return core.Organization{}, "", core.ErrForbidden
 	}
-	return o, nil
+	return o, role, nil
 }
 
 // ListOrgs lists the organizations the principal belongs to (all, for site admins).
@@ -208,7 +209,7 @@ func validateProjectName(n string) error {
 
 // CreateProject creates a project in an organization; org admins only.
 func (s *Service) CreateProject(ctx context.Context, actor core.Principal, orgName, name, description string) (core.Project, error) {
-	o, err := s.AdminOrg(ctx, actor, orgName)
+	o, _, err := s.AdminOrg(ctx, actor, orgName)
 	if err != nil {
 		return core.Project{}, err
 	}

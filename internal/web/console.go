@@ -58,14 +58,26 @@ func done(w http.ResponseWriter, r *http.Request, path, notice string) {
 
 type orgKey struct{}
 
-func withOrg(r *http.Request, o core.Organization) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), orgKey{}, o))
+func withOrg(r *http.Request, o core.Organization, role core.Role) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), orgKey{}, orgAndRole{o, role}))
+}
+
+type orgAndRole struct {
+	org  core.Organization
+	role core.Role
 }
 
 // orgOf is the organization of an org admin route, checked by guard.
 func orgOf(r *http.Request) core.Organization {
-	o, _ := r.Context().Value(orgKey{}).(core.Organization)
-	return o
+	v, _ := r.Context().Value(orgKey{}).(orgAndRole)
+	return v.org
+}
+
+// roleOf is the signed-in person's role in orgOf (guard read it with the
+// organization).
+func roleOf(r *http.Request) core.Role {
+	v, _ := r.Context().Value(orgKey{}).(orgAndRole)
+	return v.role
 }
 
 // principal is the signed-in person of a console route (guard made sure).

@@ -51,9 +51,7 @@ type OrgNav struct {
 }
 
 func (s *Site) orgNav(r *http.Request, tab string) OrgNav {
-	o, p := orgOf(r), principal(r)
-	role, _ := s.acc.Role(r.Context(), o.ID, p.User.ID)
-	return OrgNav{Org: o, Tab: tab, Clients: s.up != nil, CanManage: core.CanManageMembers(p, role)}
+	return OrgNav{Org: orgOf(r), Tab: tab, Clients: s.up != nil, CanManage: core.CanManageMembers(principal(r), roleOf(r))}
 }
 
 func orgPath(o core.Organization, rest string) string {

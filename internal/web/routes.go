@@ -137,12 +137,12 @@ func (s *Site) guard(rt route) http.Handler {
 					return
 				}
 			case "org":
-				o, err := s.acc.AdminOrg(r.Context(), p, r.PathValue("org"))
+				o, role, err := s.acc.AdminOrg(r.Context(), p, r.PathValue("org"))
 				if err != nil {
 					s.fail(w, r, notFoundIfForbidden(err))
 					return
 				}
-				r = withOrg(r, o)
+				r = withOrg(r, o, role)
 			}
 		}
 		rt.handler(s, w, r)
