@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -52,18 +53,38 @@ func cmdAdmin(ctx context.Context, args []string, e env) error {
 	return run(ctx, args[2:], e)
 }
 
+// parseFlags parses a command's flags with their VCSAUTH_* twins. --help prints the
+// usage (synopsis first) and returns flag.ErrHelp; anything else wrong is a
+// usageError.
+func parseFlags(fs *flag.FlagSet, args []string, e env, synopsis string) error {
+	if err := config.Parse(fs, args, e.getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			config.Usage(e.stdout, fs, synopsis)
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
+}
+
+// userNamed finds the user an admin command names: "no user" only when there is
+// none, the store's own error otherwise.
+func userNamed(ctx context.Context, d *deps, username string) (core.User, error) {
+	u, err := d.identity.UserByUsername(ctx, username)
+	if errors.Is(err, core.ErrNotFound) {
+		return core.User{}, fmt.Errorf("no user %q", username)
+	}
+	return u, err
+}
+
 // adminCommand parses a command's flags (with the store flags), then opens the data.
 func adminCommand(ctx context.Context, name string, args []string, e env, register func(*flag.FlagSet), required ...string) (*deps, error) {
 	var sc config.Store
 	fs := flag.NewFlagSet("vcsauth admin "+name, flag.ContinueOnError)
 	sc.Register(fs)
 	register(fs)
-	if err := config.Parse(fs, args, e.getenv); err != nil {
-		if err == flag.ErrHelp {
-			config.Usage(e.stdout, fs, fs.Name()+" [flags]")
-			return nil, err
-		}
-		return nil, usageError{err}
+	if err := parseFlags(fs, args, e, fs.Name()+" [flags]"); err != nil {
+		return nil, err
 	}
 	for _, r := range required {
 		if fs.Lookup(r).Value.String() == "" {
@@ -146,9 +167,9 @@ func adminTokenCreate(ctx context.Context, args []string, e env) error {
 	if len(sc) == 0 {
 		sc = []string{core.ScopeAPI}
 	}
-	u, err := d.identity.UserByUsername(ctx, username)
+	u, err := userNamed(ctx, d, username)
 	if err != nil {
-		return fmt.Errorf("no user %q", username)
+		return err
 	}
 	in := identity.NewToken{Note: note, Scopes: sc}
 	if expiresIn < 0 {
@@ -174,9 +195,9 @@ func adminAccessKeyCreate(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer d.Close()
-	u, err := d.identity.UserByUsername(ctx, username)
+	u, err := userNamed(ctx, d, username)
 	if err != nil {
-		return fmt.Errorf("no user %q", username)
+		return err
 	}
 	ak, sk, err := d.identity.CreateAccessKey(ctx, identity.System(), u.ID)
 	if err != nil {
@@ -215,12 +236,8 @@ func cmdMigrate(ctx context.Context, args []string, e env) error {
 	var sc config.Store
 	fs := flag.NewFlagSet("vcsauth migrate", flag.ContinueOnError)
 	sc.Register(fs)
-	if err := config.Parse(fs, args, e.getenv); err != nil {
-		if err == flag.ErrHelp {
-			config.Usage(e.stdout, fs, "vcsauth migrate [flags]")
-			return err
-		}
-		return usageError{err}
+	if err := parseFlags(fs, args, e, "vcsauth migrate [flags]"); err != nil {
+		return err
 	}
 	d, err := openDeps(ctx, sc, e, newLogger(e.stderr), 0)
 	if err != nil {

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 
-	"github.com/vcsauth/vcsauth/internal/config"
 	"github.com/vcsauth/vcsauth/internal/credhelper"
 )
 
@@ -16,12 +14,8 @@ func cmdLogin(ctx context.Context, args []string, e env) error {
 	var server string
 	fs := flag.NewFlagSet("vcsauth login", flag.ContinueOnError)
 	fs.StringVar(&server, "server", "", "the vcsauth server's URL")
-	if err := config.Parse(fs, args, e.getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			config.Usage(e.stdout, fs, "vcsauth login --server URL")
-			return err
-		}
-		return usageError{err}
+	if err := parseFlags(fs, args, e, "vcsauth login --server URL"); err != nil {
+		return err
 	}
 	if server == "" {
 		return usagef("login: --server is required")

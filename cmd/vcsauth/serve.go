@@ -23,12 +23,8 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	var c config.Serve
 	fs := flag.NewFlagSet("vcsauth serve", flag.ContinueOnError)
 	c.Register(fs)
-	if err := config.Parse(fs, args, e.getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			config.Usage(e.stdout, fs, "vcsauth serve [flags]")
-			return err
-		}
-		return usageError{err}
+	if err := parseFlags(fs, args, e, "vcsauth serve [flags]"); err != nil {
+		return err
 	}
 	if err := c.Validate(); err != nil {
 		return usageError{err}
