@@ -24,3 +24,10 @@ func ConnWhere(f store.ConnectionFilter) (string, []any, error) {
 }
 
 const SlugImplied = upSlugImplied
+
+// Column lists written twice, bare and qualified by a join's alias.
+var ColumnListPairs = []struct{ Alias, Bare, Qualified string }{
+	{"t", identTokenCols, identTokenColsT},
+	{"u", identUserCols, identUserColsU},
+	{"c", upConnCols, upConnColsC},
+}
