@@ -30,8 +30,8 @@ func (d *deps) Close() { d.store.Close() }
 
 // openDeps loads the keyring (VCSAUTH_SECRET_KEYS, else the data directory's key
 // file, created on first use), opens the database and applies pending migrations.
-// tokenCacheTTL is serve's --token-cache-ttl; one-shot commands pass 0.
-func openDeps(ctx context.Context, c config.Store, e env, log *slog.Logger, tokenCacheTTL time.Duration) (*deps, error) {
+// cacheTTL is serve's --cache-ttl; one-shot commands pass 0.
+func openDeps(ctx context.Context, c config.Store, e env, log *slog.Logger, cacheTTL time.Duration) (*deps, error) {
 	if err := c.Validate(); err != nil {
 		return nil, usageError{err}
 	}
@@ -39,7 +39,7 @@ func openDeps(ctx context.Context, c config.Store, e env, log *slog.Logger, toke
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlstore.Open(ctx, c.Database, sqlstore.Options{DataDir: c.DataDir, Migrate: true, TokenCacheTTL: tokenCacheTTL})
+	st, err := sqlstore.Open(ctx, c.Database, sqlstore.Options{DataDir: c.DataDir, Migrate: true, CacheTTL: cacheTTL, Logger: log})
 	if err != nil {
 		return nil, err
 	}

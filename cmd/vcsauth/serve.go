@@ -39,7 +39,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	logs := newLogBuffer(e.stderr, 100*time.Millisecond)
 	defer logs.Close()
 	log := newLogger(logs)
-	d, err := openDeps(ctx, c.Store, e, log, c.TokenCacheTTL)
+	d, err := openDeps(ctx, c.Store, e, log, c.CacheTTL)
 	if err != nil {
 		return err
 	}

@@ -91,11 +91,11 @@ func (s *Store) Validate() error {
 	return nil
 }
 
-// DefaultTokenCacheTTL and MaxTokenCacheTTL bound --token-cache-ttl: a revocation
+// DefaultCacheTTL and MaxCacheTTL bound --cache-ttl: a revocation
 // must reach every replica quickly, so the cache may not hold answers for long.
 const (
-	DefaultTokenCacheTTL = time.Second
-	MaxTokenCacheTTL     = 10 * time.Second
+	DefaultCacheTTL = time.Second
+	MaxCacheTTL     = 10 * time.Second
 )
 
 // Serve is the configuration of `vcsauth serve`.
@@ -107,10 +107,12 @@ type Serve struct {
 	// DebugListen, when set, serves Go's profiler (/debug/pprof/) on a listener of
 	// its own, never on the public one.
 	DebugListen string
-	// TokenCacheTTL is how long a token check may be answered from memory; the
-	// bound within which a token revoked through another replica stops working
-	// here. 0 turns the cache off.
-	TokenCacheTTL time.Duration
+	// CacheTTL is how long a token check, a client lookup or a git credential
+	// lookup may be answered from memory: on PostgreSQL the bound if the change
+	// notifications of other replicas lag (they usually arrive within
+	// milliseconds), on SQLite the bound for changes made by admin commands run
+	// as processes of their own. 0 turns the caches off.
+	CacheTTL time.Duration
 }
 
 // Register adds serve's flags to fs.
@@ -119,7 +121,7 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
 	fs.StringVar(&c.ExternalURL, "external-url", "", "the address people and providers reach this server at (default http://LISTEN)")
 	fs.StringVar(&c.DebugListen, "debug-listen", "", "address for Go's profiler at /debug/pprof/ (off when empty; keep it on loopback)")
-	fs.DurationVar(&c.TokenCacheTTL, "token-cache-ttl", DefaultTokenCacheTTL, "how long a token check may be answered from memory: the bound within which a token revoked on another replica stops working here (0: no cache)")
+	fs.DurationVar(&c.CacheTTL, "cache-ttl", DefaultCacheTTL, "how long token checks, client lookups and git credential lookups may be answered from memory: the bound within which a change made by another process is seen here when no notification tells sooner (0: no caches)")
 	fs.BoolVar(&c.Dev, "dev", false, "try it out: SQLite, a site admin whose password and token are printed once, a demo organization and project")
 }
 
@@ -136,8 +138,8 @@ func (c *Serve) Validate() error {
 			return fmt.Errorf("--debug-listen %q: want HOST:PORT", c.DebugListen)
 		}
 	}
-	if c.TokenCacheTTL < 0 || c.TokenCacheTTL > MaxTokenCacheTTL {
-		return fmt.Errorf("--token-cache-ttl %v: want 0 (off) to %v", c.TokenCacheTTL, MaxTokenCacheTTL)
+	if c.CacheTTL < 0 || c.CacheTTL > MaxCacheTTL {
+		return fmt.Errorf("--cache-ttl %v: want 0 (off) to %v", c.CacheTTL, MaxCacheTTL)
 	}
 	if c.ExternalURL != "" {
 		if _, err := ParseExternalURL(c.ExternalURL); err != nil {

@@ -10,7 +10,7 @@ import (
 func TestParseEnvTwins(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"VCSAUTH_LISTEN": "127.0.0.1:0", "VCSAUTH_DATA_DIR": "/env/dir", "VCSAUTH_DEV": "true",
-		"VCSAUTH_TOKEN_CACHE_TTL": "250ms"}
+		"VCSAUTH_CACHE_TTL": "250ms"}
 	tests := []struct {
 		name    string
 		args    []string
@@ -18,8 +18,8 @@ func TestParseEnvTwins(t *testing.T) {
 		wantErr string
 	}{
 		{name: "env fills unset flags", args: nil,
-			want: Serve{Store: Store{DataDir: "/env/dir"}, Listen: "127.0.0.1:0", Dev: true, TokenCacheTTL: 250 * time.Millisecond}},
-		{name: "flag wins over env", args: []string{"--data-dir", "/flag/dir", "--dev=false", "--token-cache-ttl", "0", "--debug-listen", "127.0.0.1:6060"},
+			want: Serve{Store: Store{DataDir: "/env/dir"}, Listen: "127.0.0.1:0", Dev: true, CacheTTL: 250 * time.Millisecond}},
+		{name: "flag wins over env", args: []string{"--data-dir", "/flag/dir", "--dev=false", "--cache-ttl", "0", "--debug-listen", "127.0.0.1:6060"},
 			want: Serve{Store: Store{DataDir: "/flag/dir"}, Listen: "127.0.0.1:0", DebugListen: "127.0.0.1:6060"}},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "flag provided but not defined: -nope"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: `unexpected argument "extra"`},
@@ -78,9 +78,9 @@ func TestValidate(t *testing.T) {
 		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", ExternalURL: "https://vcs.example.com/"}, true},
 		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", DebugListen: "127.0.0.1:6060"}, true},
 		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", DebugListen: "6060"}, false},
-		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", TokenCacheTTL: MaxTokenCacheTTL}, true},
-		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", TokenCacheTTL: MaxTokenCacheTTL + 1}, false},
-		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", TokenCacheTTL: -1}, false},
+		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", CacheTTL: MaxCacheTTL}, true},
+		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", CacheTTL: MaxCacheTTL + 1}, false},
+		{Serve{Store: Store{DataDir: "d"}, Listen: "127.0.0.1:1", CacheTTL: -1}, false},
 	} {
 		if err := tt.c.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%+v: err = %v, want ok=%v", tt.c, err, tt.ok)

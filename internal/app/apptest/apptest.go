@@ -80,7 +80,7 @@ func Start(t testing.TB, o Options) *Server {
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, storetest.FreshURL(t, o.Dialect), sqlstore.Options{Migrate: true, MaxConns: 8,
 		// What serve runs with, so every dialect's revoke-then-use test crosses the cache.
-		TokenCacheTTL: config.DefaultTokenCacheTTL})
+		CacheTTL: config.DefaultCacheTTL})
 	if err != nil {
 		t.Fatal(err)
 	}

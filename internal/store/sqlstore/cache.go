@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"crypto/sha256"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // authenticated request asks one of them: LookupToken for API tokens (personal,
 // access, session) and ApplicationByClientID for OAuth clients (every call to the
 // token, introspection and revocation endpoints authenticates one). Both are on
-// only with Options.TokenCacheTTL > 0.
+// only with Options.CacheTTL > 0.
 //
 // Staleness is bounded two ways:
 //
@@ -27,8 +28,9 @@ import (
 //     bound within which a revoked token or a renewed client secret stops working on
 //     every replica.
 //
-// A lookup that read the database while an eviction happened does not store its
-// answer (gen), so a read from before a change can never be cached after it.
+// A lookup that read the database while an eviction of what its answer depends on
+// happened does not store its answer (evictions), so a read from before a change
+// can never be cached after it.
 // Refresh tokens are never cached: their single use is decided by the database.
 // Misses ("not found") are not cached either: what does not exist costs its read
 // (and made-up tokens are refused by their checksum before any lookup).
@@ -36,16 +38,73 @@ import (
 // Entries are copies of the rows; their slices (scopes, redirect URIs) are shared
 // between callers, which treat them as read-only.
 
+// evictions decides whether an answer read from the database may still be stored:
+// not when one of the things it depends on (its tags) was evicted after the read
+// began. Each eviction bumps gen and records it against the tags it names; a read
+// notes gen when it begins (get) and its answer is stored only if none of its tags
+// was evicted since. Unrelated evictions — a refresh in another organization, a
+// token revoked elsewhere, which on PostgreSQL arrive from every replica — leave
+// it alone. The record is bounded: past maxTombs tags it is dropped and floor
+// raised, which refuses every read begun before (as evicting everything does).
+type evictions struct {
+	gen   uint64
+	floor uint64            // answers from reads begun before it are not stored
+	tombs map[string]uint64 // tag → gen of its last eviction
+}
+
+const maxTombs = 4096
+
+func (e *evictions) evict(tags ...string) {
+	e.gen++
+	if e.tombs == nil || len(e.tombs)+len(tags) > maxTombs {
+		e.all()
+		return
+	}
+	for _, t := range tags {
+		e.tombs[t] = e.gen
+	}
+}
+
+// all counts as an eviction of every tag.
+func (e *evictions) all() {
+	e.gen++
+	e.floor = e.gen
+	if e.tombs == nil {
+		e.tombs = make(map[string]uint64)
+	}
+	clear(e.tombs)
+}
+
+// stale reports whether an answer read from gen on, depending on tags, is older
+// than an eviction.
+func (e *evictions) stale(gen uint64, tags []string) bool {
+	if gen < e.floor {
+		return true
+	}
+	for _, t := range tags {
+		if e.tombs[t] > gen {
+			return true
+		}
+	}
+	return false
+}
+
+// idTag is the tag of a row id.
+func idTag(id int64) string { return "#" + strconv.FormatInt(id, 10) }
+
 // ttlCache maps keys to values for at most ttl, holds at most max entries, and
-// indexes them by the row id that id gives, for eviction.
+// indexes them by the row id that id gives, for eviction. tags lists what a value
+// depends on besides its row (its user, its application…), which evictIf names.
 type ttlCache[K comparable, V any] struct {
-	ttl time.Duration
-	max int
-	now func() time.Time
-	id  func(V) int64
+	ttl  time.Duration
+	max  int
+	now  func() time.Time
+	id   func(V) int64
+	tags func(V) []string
 
 	mu    sync.RWMutex
-	gen   uint64 // bumped by every eviction
+	ev    evictions
+	off   bool // suspended: nothing is answered or stored (see suspend)
 	byKey map[K]*cacheEntry[V]
 	byID  map[int64]K
 }
@@ -60,7 +119,7 @@ const defaultCacheSize = 16384
 
 // newTTLCache returns nil when ttl is 0: no cache, and every method is a no-op (get
 // always misses).
-func newTTLCache[K comparable, V any](ttl time.Duration, size int, now func() time.Time, id func(V) int64) *ttlCache[K, V] {
+func newTTLCache[K comparable, V any](ttl time.Duration, size int, now func() time.Time, id func(V) int64, tags func(V) []string) *ttlCache[K, V] {
 	if ttl <= 0 {
 		return nil
 	}
@@ -70,8 +129,10 @@ func newTTLCache[K comparable, V any](ttl time.Duration, size int, now func() ti
 	if now == nil {
 		now = time.Now
 	}
-	return &ttlCache[K, V]{ttl: ttl, max: size, now: now, id: id,
+	c := &ttlCache[K, V]{ttl: ttl, max: size, now: now, id: id, tags: tags,
 		byKey: make(map[K]*cacheEntry[V]), byID: make(map[int64]K)}
+	c.ev.all()
+	return c
 }
 
 // get returns the entry for k when there is a fresh one. Otherwise it returns the
@@ -84,24 +145,25 @@ func (c *ttlCache[K, V]) get(k K) (V, uint64, bool) {
 	now := c.now()
 	c.mu.RLock()
 	e, ok := c.byKey[k]
-	gen := c.gen
+	gen, off := c.ev.gen, c.off
 	c.mu.RUnlock()
-	if ok && now.Before(e.expires) {
+	if ok && !off && now.Before(e.expires) {
 		return e.v, gen, true
 	}
 	return zero, gen, false
 }
 
-// put stores what the database answered for k, unless an eviction happened since
-// get returned gen (the answer may predate it).
+// put stores what the database answered for k, unless what it depends on was
+// evicted since get returned gen (the answer may predate the eviction).
 func (c *ttlCache[K, V]) put(k K, gen uint64, v V) {
 	if c == nil {
 		return
 	}
+	tags := append(c.tags(v), idTag(c.id(v)))
 	e := &cacheEntry[V]{v: v, expires: c.now().Add(c.ttl)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen {
+	if c.off || c.ev.stale(gen, tags) {
 		return
 	}
 	if old, ok := c.byKey[k]; ok {
@@ -147,9 +209,13 @@ func (c *ttlCache[K, V]) evictIDs(ids ...int64) {
 	if c == nil {
 		return
 	}
+	tags := make([]string, len(ids))
+	for i, id := range ids {
+		tags[i] = idTag(id)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
+	c.ev.evict(tags...)
 	for _, id := range ids {
 		if k, ok := c.byID[id]; ok {
 			delete(c.byKey, k)
@@ -158,14 +224,16 @@ func (c *ttlCache[K, V]) evictIDs(ids ...int64) {
 	}
 }
 
-// evictIf forgets the entries that match.
-func (c *ttlCache[K, V]) evictIf(match func(V) bool) {
+// evictIf forgets the entries that match, and refuses answers tagged with any of
+// tags read before now; tags must cover every value match can select (naming
+// more is safe: it only refuses more).
+func (c *ttlCache[K, V]) evictIf(match func(V) bool, tags ...string) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
+	c.ev.evict(tags...)
 	for k, e := range c.byKey {
 		if match(e.v) {
 			c.drop(k, e)
@@ -175,12 +243,27 @@ func (c *ttlCache[K, V]) evictIf(match func(V) bool) {
 
 // evictAll forgets everything: for changes whose rows cannot be told apart.
 func (c *ttlCache[K, V]) evictAll() {
+	c.setOff(false, false)
+}
+
+// suspend forgets everything and stores nothing until resume: while the
+// notifications of other replicas' changes cannot be received (notify.go).
+func (c *ttlCache[K, V]) suspend() { c.setOff(true, true) }
+
+// resume lets the cache store answers again, from reads that begin after it.
+func (c *ttlCache[K, V]) resume() { c.setOff(true, false) }
+
+// setOff empties the cache and, with set, switches it off or on.
+func (c *ttlCache[K, V]) setOff(set, off bool) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
+	c.ev.all()
+	if set {
+		c.off = off
+	}
 	clear(c.byKey)
 	clear(c.byID)
 }
@@ -197,7 +280,15 @@ type cachedToken struct {
 type tokenCache = ttlCache[tokenKey, cachedToken]
 
 func newTokenCache(ttl time.Duration, size int, now func() time.Time) *tokenCache {
-	return newTTLCache[tokenKey](ttl, size, now, func(c cachedToken) int64 { return c.t.ID })
+	return newTTLCache[tokenKey](ttl, size, now, func(c cachedToken) int64 { return c.t.ID }, tokenTags)
+}
+
+// tokenTags are what a cached token depends on besides its row: what evictUser and
+// evictTokens name.
+func tokenTags(c cachedToken) []string {
+	t := c.t
+	return []string{"u:" + t.UserID, "app:" + strconv.FormatInt(t.ApplicationID, 10),
+		"grant:" + strconv.FormatInt(t.GrantID, 10), "family:" + t.FamilyID, "fp:" + t.Fingerprint}
 }
 
 // cacheableKind reports whether tokens of kind may be answered from memory.
@@ -207,13 +298,34 @@ func cacheableKind(k core.TokenKind) bool {
 
 // evictUser forgets every token of the user (their row is part of each entry).
 func evictUser(c *tokenCache, id string) {
-	c.evictIf(func(e cachedToken) bool { return e.u.ID == id })
+	c.evictIf(func(e cachedToken) bool { return e.u.ID == id }, "u:"+id)
 }
 
 // evictTokens forgets the tokens f names by user, application, grant, family or
 // fingerprint (its other fields only narrow which of those a change touched, so
-// they are ignored: evicting more is safe).
+// they are ignored: evicting more is safe). Answers read before it are refused
+// when they match any one of those fields.
 func evictTokens(c *tokenCache, f store.TokenFilter) {
+	var tags []string
+	if f.UserID != "" {
+		tags = append(tags, "u:"+f.UserID)
+	}
+	if f.ApplicationID != 0 {
+		tags = append(tags, "app:"+strconv.FormatInt(f.ApplicationID, 10))
+	}
+	if f.GrantID != 0 {
+		tags = append(tags, "grant:"+strconv.FormatInt(f.GrantID, 10))
+	}
+	if f.FamilyID != "" {
+		tags = append(tags, "family:"+f.FamilyID)
+	}
+	if f.Fingerprint != "" {
+		tags = append(tags, "fp:"+f.Fingerprint)
+	}
+	if len(tags) == 0 {
+		c.evictAll() // a filter naming none of them selects every token
+		return
+	}
 	c.evictIf(func(e cachedToken) bool {
 		t := e.t
 		return (f.UserID == "" || t.UserID == f.UserID) &&
@@ -221,7 +333,7 @@ func evictTokens(c *tokenCache, f store.TokenFilter) {
 			(f.GrantID == 0 || t.GrantID == f.GrantID) &&
 			(f.FamilyID == "" || t.FamilyID == f.FamilyID) &&
 			(f.Fingerprint == "" || t.Fingerprint == f.Fingerprint)
-	})
+	}, tags...)
 }
 
 // The application cache: keyed by client id.
@@ -229,5 +341,6 @@ func evictTokens(c *tokenCache, f store.TokenFilter) {
 type appCache = ttlCache[string, core.Application]
 
 func newAppCache(ttl time.Duration, size int, now func() time.Time) *appCache {
-	return newTTLCache[string](ttl, size, now, func(a core.Application) int64 { return a.ID })
+	return newTTLCache[string](ttl, size, now, func(a core.Application) int64 { return a.ID },
+		func(core.Application) []string { return nil })
 }

@@ -14,26 +14,115 @@ func cacheKey(i int) tokenKey { return sha256.Sum256(fmt.Append(nil, i)) }
 
 func entry(id int64) cachedToken { return cachedToken{t: core.Token{ID: id, Kind: core.TokenPersonal}} }
 
-// An answer read before an eviction is not stored after it.
+// An answer read before an eviction of its row, or of what it depends on, is not
+// stored after it; evictions of other rows leave it alone.
 func TestCachePutAfterEviction(t *testing.T) {
+	evictions := []struct {
+		name    string
+		evict   func(c *tokenCache)
+		refuses bool
+	}{
+		{"another row", func(c *tokenCache) { c.evictIDs(99) }, false},
+		{"another person", func(c *tokenCache) { evictUser(c, "someone else") }, false},
+		{"its row", func(c *tokenCache) { c.evictIDs(7) }, true},
+		{"its person", func(c *tokenCache) { evictUser(c, "u7") }, true},
+		{"its application", func(c *tokenCache) { evictTokens(c, store.TokenFilter{ApplicationID: 70}) }, true},
+		{"its grant and another person", func(c *tokenCache) { evictTokens(c, store.TokenFilter{UserID: "x", GrantID: 700}) }, true},
+		{"everything", func(c *tokenCache) { c.evictAll() }, true},
+	}
+	tok := cachedToken{t: core.Token{ID: 7, Kind: core.TokenAccess, UserID: "u7", ApplicationID: 70, GrantID: 700},
+		u: core.User{ID: "u7"}}
+	for _, e := range evictions {
+		c := newTokenCache(time.Minute, 0, nil)
+		_, gen, ok := c.get(cacheKey(1))
+		if ok {
+			t.Fatal("hit in an empty cache")
+		}
+		e.evict(c)
+		c.put(cacheKey(1), gen, tok)
+		if _, _, ok := c.get(cacheKey(1)); ok == e.refuses {
+			t.Errorf("a read begun before evicting %s: stored %v, want %v", e.name, ok, !e.refuses)
+		}
+	}
 	c := newTokenCache(time.Minute, 0, nil)
-	_, gen, ok := c.get(cacheKey(1))
-	if ok {
-		t.Fatal("hit in an empty cache")
-	}
-	c.evictIDs(99) // any eviction, even of another row
-	c.put(cacheKey(1), gen, entry(7))
-	if _, _, ok := c.get(cacheKey(1)); ok {
-		t.Fatal("an answer older than an eviction was cached")
-	}
-	_, gen, _ = c.get(cacheKey(1))
-	c.put(cacheKey(1), gen, entry(7))
+	_, gen, _ := c.get(cacheKey(1))
+	c.put(cacheKey(1), gen, tok)
 	if _, _, ok := c.get(cacheKey(1)); !ok {
 		t.Fatal("not cached")
 	}
 	c.evictIDs(7)
 	if _, _, ok := c.get(cacheKey(1)); ok {
 		t.Fatal("evicted by id, still there")
+	}
+}
+
+// The record of evictions is bounded: past maxTombs tags it is dropped, and every
+// read begun before is refused.
+func TestEvictionsBounded(t *testing.T) {
+	var e evictions
+	e.all()
+	gen := e.gen
+	for i := range maxTombs + 10 {
+		e.evict(fmt.Sprint("tag", i))
+		if len(e.tombs) > maxTombs {
+			t.Fatalf("%d tombs", len(e.tombs))
+		}
+	}
+	if !e.stale(gen, []string{"unrelated"}) {
+		t.Fatal("a read begun before the record was dropped is not refused")
+	}
+	if e.stale(e.gen, []string{"tag1"}) {
+		t.Fatal("a read begun after every eviction is refused")
+	}
+}
+
+// The credential cache: evicting an organization evicts its members' entries and
+// refuses their reads begun before; another organization's eviction does not.
+func TestUsableCacheEvictions(t *testing.T) {
+	c := newUsableCache(time.Minute, 0, nil)
+	fill := func(user string, orgs ...string) uint64 {
+		_, gen, _ := c.get(user)
+		c.put(user, gen, []store.UsableConnection{{Slug: user}}, orgs)
+		return gen
+	}
+	cached := func(user string) bool { _, _, ok := c.get(user); return ok }
+	fill("u1", "o1", "o2")
+	fill("u2", "o2")
+	fill("u3", "o3")
+	c.evictOrgs("o2")
+	if cached("u1") || cached("u2") || !cached("u3") {
+		t.Fatalf("after evicting o2: u1 %v, u2 %v, u3 %v; want false, false, true", cached("u1"), cached("u2"), cached("u3"))
+	}
+	if len(c.byOrg["o2"]) != 0 || len(c.byOrg["o1"]) != 0 {
+		t.Fatalf("the organization index keeps evicted people: %v", c.byOrg)
+	}
+	_, gen, _ := c.get("u4")
+	c.evictOrgs("o9")
+	c.put("u4", gen, nil, []string{"o4"})
+	if !cached("u4") {
+		t.Fatal("another organization's eviction refused the answer")
+	}
+	_, gen, _ = c.get("u5")
+	c.evictOrgs("o5")
+	c.put("u5", gen, nil, []string{"o5"})
+	if cached("u5") {
+		t.Fatal("a read begun before its organization's eviction was stored")
+	}
+	_, gen, _ = c.get("u6")
+	c.evictUsers("u6")
+	c.put("u6", gen, nil, nil)
+	if cached("u6") {
+		t.Fatal("a read begun before the person's eviction was stored")
+	}
+	c.suspend()
+	fill("u7")
+	if cached("u7") || cached("u3") {
+		t.Fatal("a suspended cache answered")
+	}
+	c.resume()
+	fill("u7")
+	if !cached("u7") {
+		t.Fatal("not caching after resume")
 	}
 }
 

@@ -16,9 +16,11 @@ import (
 	"github.com/vcsauth/vcsauth/internal/store/storetest"
 )
 
-// The token cache's contract: a change made through a store is seen by that store's
-// next LookupToken; a change made through another store on the same database (a
-// replica, an admin command) is seen once the cached answer is TokenCacheTTL old.
+// The caches' contract: a change made through a store is seen by that store's next
+// read; a change made through another store on the same database (a replica, an
+// admin command) is seen once the cached answer is CacheTTL old, and on PostgreSQL
+// as soon as its notification arrives (notify_test.go). The tests here hold the TTL
+// bound, so their other store's changes send no notifications.
 
 const cacheTTL = time.Second
 
@@ -39,15 +41,45 @@ func (c *manualClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// replicas opens two stores on one fresh database: a caches tokens on clk's time, b
-// does not cache.
+// replicas opens two stores on one fresh database: a caches on clk's time (on
+// PostgreSQL, from when it listens for notifications), b does not cache. On
+// PostgreSQL b's changes send no notifications (session_replication_role=replica
+// turns triggers off, foreign keys' included): they are the changes a's
+// notifications miss, which the TTL bounds.
 func replicas(t *testing.T, dialect string) (a, b *sqlstore.Store, clk *manualClock) {
 	t.Helper()
 	u := freshURL(t, dialect)
 	clk = &manualClock{t: time.Now()}
-	a = openURL(t, u, sqlstore.Options{Migrate: true, TokenCacheTTL: cacheTTL, Now: clk.now})
+	a = openCaching(t, u, clk)
+	if dialect == "postgres" {
+		u += "&session_replication_role=replica"
+	}
 	b = openURL(t, u, sqlstore.Options{})
 	return a, b, clk
+}
+
+// openCaching opens a store that caches on clk's time and, on PostgreSQL, waits
+// until it listens for notifications: before that its caches are suspended.
+func openCaching(t *testing.T, u string, clk *manualClock) *sqlstore.Store {
+	t.Helper()
+	s := openURL(t, u, sqlstore.Options{Migrate: true, CacheTTL: cacheTTL, Now: clk.now})
+	if s.Dialect() == "postgres" {
+		waitListening(t, s, true)
+	}
+	return s
+}
+
+// waitListening waits until s listens for notifications, or stops.
+func waitListening(t *testing.T, s *sqlstore.Store, want bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if up, _ := sqlstore.Listening(s); up == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store's listener did not reach listening=%v in 10s", want)
+		}
+	}
 }
 
 var tokenSeq atomic.Int64

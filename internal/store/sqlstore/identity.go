@@ -162,6 +162,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(core.User) (c
 // (the foreign keys cascade).
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	defer evictUser(s.tokens, id)
+	defer s.conns.evictUsers(id)
 	return s.identErr("delete user "+id, affected(s.db.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id)))
 }
 
@@ -259,6 +260,7 @@ func (s *Store) UpdateOrg(ctx context.Context, id string, fn func(core.Organizat
 // DeleteOrg deletes the organization with its memberships and projects (the foreign
 // keys cascade).
 func (s *Store) DeleteOrg(ctx context.Context, id string) error {
+	defer s.conns.evictOrgs(id)
 	return s.identErr("delete organization "+id, affected(s.db.ExecContext(ctx, `DELETE FROM organizations WHERE id = $1`, id)))
 }
 
@@ -273,6 +275,7 @@ func identScanMember(r identRow, m *core.Membership) error {
 // PutMembership creates the membership, or changes the role of an existing one (its
 // CreatedAt stays the first one).
 func (s *Store) PutMembership(ctx context.Context, m core.Membership) error {
+	defer s.conns.evictUsers(m.UserID) // the organizations whose connections they may use
 	_, err := s.db.ExecContext(ctx, `INSERT INTO memberships (`+identMemberCols+`) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role`,
 		m.OrgID, m.UserID, string(m.Role), ts(m.CreatedAt))
@@ -311,6 +314,7 @@ func (s *Store) ListMemberships(ctx context.Context, userID string) ([]core.Memb
 }
 
 func (s *Store) DeleteMembership(ctx context.Context, orgID, userID string) error {
+	defer s.conns.evictUsers(userID)
 	return s.identErr("delete membership", affected(s.db.ExecContext(ctx,
 		`DELETE FROM memberships WHERE org_id = $1 AND user_id = $2`, orgID, userID)))
 }
@@ -380,7 +384,13 @@ func (s *Store) UpdateProject(ctx context.Context, id string, fn func(core.Proje
 }
 
 func (s *Store) DeleteProject(ctx context.Context, id string) error {
-	return s.identErr("delete project "+id, affected(s.db.ExecContext(ctx, `DELETE FROM projects WHERE id = $1`, id)))
+	var org string
+	err := s.db.QueryRowContext(ctx, `DELETE FROM projects WHERE id = $1 RETURNING org_id`, id).Scan(&org)
+	if err != nil {
+		return s.identErr("delete project "+id, err)
+	}
+	s.conns.evictOrgs(org) // its connections go with it
+	return nil
 }
 
 // ---- tokens -------------------------------------------------------------------------
@@ -819,7 +829,7 @@ func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
 // update cannot be overwritten with an old value. A table that does not exist (yet)
 // holds no secrets and is skipped. If fn fails, nothing is written.
 func (s *Store) ReencryptSecrets(ctx context.Context, fn func(core.Sealed) (core.Sealed, error)) (int, error) {
-	defer s.tokens.evictAll() // users' sealed TOTP secrets are part of each entry
+	defer s.evictAllCaches() // sealed values (TOTP secrets, provider tokens) are part of the entries
 	n := 0
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, c := range sealedColumns {

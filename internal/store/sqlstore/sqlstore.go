@@ -15,6 +15,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,8 +35,9 @@ import (
 
 // Store is the database/sql store.
 type Store struct {
-	db *sql.DB
-	d  dialect
+	db    *sql.DB
+	d     dialect
+	pgURL string // PostgreSQL's connection URL, for the listener
 
 	// stmts holds the prepared statements of hot queries (see hotRow), by query
 	// text: query string → *sql.Stmt. prepMu serialises the first preparation of
@@ -43,10 +45,14 @@ type Store struct {
 	stmts  sync.Map
 	prepMu sync.Mutex
 
-	// tokens and apps answer LookupToken and ApplicationByClientID from memory for
-	// a short while (cache.go); nil when off.
-	tokens *tokenCache
-	apps   *appCache
+	// tokens, apps and conns answer LookupToken, ApplicationByClientID and
+	// UsableConnections from memory for a short while (cache.go,
+	// usable_cache.go); nil when off. On PostgreSQL, listener evicts what other
+	// replicas change (notify.go).
+	tokens   *tokenCache
+	apps     *appCache
+	conns    *usableCache
+	listener *listener
 	// usable coalesces concurrent UsableConnections calls for one person.
 	usable coalescer[[]store.UsableConnection]
 }
@@ -79,14 +85,19 @@ type Options struct {
 	// MaxConns caps the connection pool; 0 means 16 for SQLite and 32 for
 	// PostgreSQL. Tests keep it small so parallel tests fit in max_connections.
 	MaxConns int
-	// TokenCacheTTL lets LookupToken and ApplicationByClientID answer from memory
-	// for this long (see cache.go): the bound within which a change made through
-	// another replica or process reaches this one. 0 turns the caches off.
-	TokenCacheTTL time.Duration
-	// TokenCacheSize caps the entries of each cache; 0 means 16,384.
-	TokenCacheSize int
-	// Now is the token cache's clock (tests); time.Now when nil.
+	// CacheTTL lets LookupToken, ApplicationByClientID and UsableConnections
+	// answer from memory for at most this long (see cache.go): the bound within
+	// which a change made by another process reaches this one when nothing tells
+	// it sooner (on PostgreSQL, notifications do: notify.go). 0 turns the caches
+	// off.
+	CacheTTL time.Duration
+	// CacheSize caps the entries of each cache; 0 means 16,384.
+	CacheSize int
+	// Now is the caches' clock (tests); time.Now when nil.
 	Now func() time.Time
+	// Logger receives the cache listener's connection losses (PostgreSQL);
+	// slog.Default() when nil.
+	Logger *slog.Logger
 }
 
 // Open connects to the database named by rawURL: "" (SQLite file vcsauth.db in
@@ -99,8 +110,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.tokens = newTokenCache(opts.TokenCacheTTL, opts.TokenCacheSize, opts.Now)
-	s.apps = newAppCache(opts.TokenCacheTTL, opts.TokenCacheSize, opts.Now)
+	s.tokens = newTokenCache(opts.CacheTTL, opts.CacheSize, opts.Now)
+	s.apps = newAppCache(opts.CacheTTL, opts.CacheSize, opts.Now)
+	s.conns = newUsableCache(opts.CacheTTL, opts.CacheSize, opts.Now)
 	if opts.MaxConns > 0 {
 		s.db.SetMaxOpenConns(opts.MaxConns)
 		s.db.SetMaxIdleConns(opts.MaxConns)
@@ -114,6 +126,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		s.db.Close()
 		return nil, err
+	}
+	if s.d.name == postgresDialect.name && opts.CacheTTL > 0 {
+		s.listener = startListener(s.pgURL, s, opts.Logger)
 	}
 	return s, nil
 }
@@ -199,7 +214,7 @@ func openPostgres(ctx context.Context, rawURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("database: cannot reach PostgreSQL at %s: %w", secret.RedactURL(rawURL), scrub(err, u))
 	}
-	return &Store{db: db, d: postgresDialect}, nil
+	return &Store{db: db, d: postgresDialect, pgURL: u.String()}, nil
 }
 
 // scrub makes a driver error fit one line (pgx puts details on indented
@@ -223,6 +238,7 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the prepared statements and the pool.
 func (s *Store) Close() error {
+	s.listener.stop()
 	s.stmts.Range(func(k, v any) bool {
 		v.(*sql.Stmt).Close()
 		s.stmts.Delete(k)

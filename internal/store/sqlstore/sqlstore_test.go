@@ -48,18 +48,18 @@ func TestConformanceSQLite(t *testing.T) {
 
 // The conformance suite again with the token cache on and an hour's TTL: a change
 // any method forgets to evict shows up as a stale LookupToken.
-func TestConformanceSQLiteTokenCache(t *testing.T) {
+func TestConformanceSQLiteCached(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return openURL(t, freshURL(t, "sqlite"), sqlstore.Options{Migrate: true, TokenCacheTTL: time.Hour})
+		return openURL(t, freshURL(t, "sqlite"), sqlstore.Options{Migrate: true, CacheTTL: time.Hour})
 	})
 }
 
-func TestConformancePostgresTokenCache(t *testing.T) {
+func TestConformancePostgresCached(t *testing.T) {
 	t.Parallel()
 	postgresURL(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return openURL(t, freshURL(t, "postgres"), sqlstore.Options{Migrate: true, TokenCacheTTL: time.Hour})
+		return openURL(t, freshURL(t, "postgres"), sqlstore.Options{Migrate: true, CacheTTL: time.Hour})
 	})
 }
 

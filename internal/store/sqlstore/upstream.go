@@ -215,11 +215,14 @@ func (s *Store) ListOAuthClients(ctx context.Context, f store.OAuthClientFilter,
 // is and nothing changes.
 func (s *Store) UpdateOAuthClient(ctx context.Context, id string, fn func(core.OAuthClient) (core.OAuthClient, error)) (core.OAuthClient, error) {
 	var out core.OAuthClient
+	var org string
+	defer func() { s.conns.evictOrgs(org) }() // its connections' credentials name its provider
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		old, err := s.upGetClient(ctx, tx, "id", id, s.d.forUpdate)
 		if err != nil {
 			return err
 		}
+		org = old.OrgID
 		c, err := fn(old)
 		if err != nil {
 			return err
@@ -249,10 +252,12 @@ func (s *Store) UpdateOAuthClient(ctx context.Context, id string, fn func(core.O
 // DeleteOAuthClient deletes the client; its project rows, connections and flow states
 // go with it (foreign keys ON DELETE CASCADE).
 func (s *Store) DeleteOAuthClient(ctx context.Context, id string) error {
-	err := affected(s.db.ExecContext(ctx, `DELETE FROM oauth_clients WHERE id = $1`, id))
+	var org string
+	err := s.db.QueryRowContext(ctx, `DELETE FROM oauth_clients WHERE id = $1 RETURNING org_id`, id).Scan(&org)
 	if err != nil {
 		return fmt.Errorf("delete oauth client %s: %w", id, s.mapErr(err))
 	}
+	s.conns.evictOrgs(org)
 	return nil
 }
 
@@ -304,6 +309,7 @@ func (s *Store) CreateConnection(ctx context.Context, c core.Connection) error {
 	if err != nil {
 		return fmt.Errorf("create connection %s: %w", c.ID, s.mapErr(err))
 	}
+	s.conns.evictOrgs(c.OwnerOrgID)
 	return nil
 }
 
@@ -398,11 +404,14 @@ func (s *Store) upQueryConns(ctx context.Context, query string, args ...any) ([]
 // stale version with core.ErrStale (compare-and-swap).
 func (s *Store) UpdateConnection(ctx context.Context, id string, fn func(core.Connection) (core.Connection, error)) (core.Connection, error) {
 	var out core.Connection
+	var org string
+	defer func() { s.conns.evictOrgs(org) }()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		old, err := s.upGetConn(ctx, tx, id, s.d.forUpdate)
 		if err != nil {
 			return err
 		}
+		org = old.OwnerOrgID
 		c, err := fn(old)
 		if err != nil {
 			return err
@@ -434,10 +443,12 @@ func (s *Store) UpdateConnection(ctx context.Context, id string, fn func(core.Co
 
 // DeleteConnection deletes one connection.
 func (s *Store) DeleteConnection(ctx context.Context, id string) error {
-	err := affected(s.db.ExecContext(ctx, `DELETE FROM connections WHERE id = $1`, id))
+	var org string
+	err := s.db.QueryRowContext(ctx, `DELETE FROM connections WHERE id = $1 RETURNING owner_org_id`, id).Scan(&org)
 	if err != nil {
 		return fmt.Errorf("delete connection %s: %w", id, s.mapErr(err))
 	}
+	s.conns.evictOrgs(org)
 	return nil
 }
 
@@ -622,10 +633,45 @@ const upUsableConns = `SELECT ` + upConnColsC + `, oc.kind, oc.http_url, oc.api_
 // Concurrent calls for one person share a read that began after each of them
 // (coalescer): a burst of one person's git processes costs a read per read's
 // duration. The slice is shared between them; callers do not change it.
+//
+// With the caches on, the answer comes from memory while it is fresh (see
+// usableCache): a miss reads the connections and the person's memberships, which
+// say which organizations' changes must evict it.
 func (s *Store) UsableConnections(ctx context.Context, userID string) ([]store.UsableConnection, error) {
+	if conns, _, ok := s.conns.get(userID); ok {
+		return conns, nil
+	}
 	return s.usable.do(ctx, userID, func(ctx context.Context) ([]store.UsableConnection, error) {
-		return s.usableConnections(ctx, userID)
+		_, gen, _ := s.conns.get(userID)
+		conns, err := s.usableConnections(ctx, userID)
+		if err != nil || s.conns == nil {
+			return conns, err
+		}
+		orgs, err := s.memberOf(ctx, userID)
+		if err != nil {
+			return nil, fmt.Errorf("usable connections of %s: %w", userID, err)
+		}
+		s.conns.put(userID, gen, conns, orgs)
+		return conns, nil
 	})
+}
+
+// memberOf lists the organizations the person belongs to.
+func (s *Store) memberOf(ctx context.Context, userID string) ([]string, error) {
+	rows, err := s.hotQuery(ctx, `SELECT org_id FROM memberships WHERE user_id = $1`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var orgs []string
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			return nil, err
+		}
+		orgs = append(orgs, o)
+	}
+	return orgs, rows.Err()
 }
 
 func (s *Store) usableConnections(ctx context.Context, userID string) ([]store.UsableConnection, error) {

@@ -49,9 +49,9 @@ func runUpstream(t *testing.T, open Opener) {
 
 // ---- fixtures ----
 
-// upNewClient stores an organization-scoped GitHub client of org, changed by mod
+// NewOAuthClient stores an organization-scoped GitHub client of org, changed by mod
 // first when mod is not nil, and returns what was stored.
-func upNewClient(t *testing.T, s store.Store, orgID string, mod func(*core.OAuthClient)) core.OAuthClient {
+func NewOAuthClient(t *testing.T, s store.Store, orgID string, mod func(*core.OAuthClient)) core.OAuthClient {
 	t.Helper()
 	c := core.OAuthClient{
 		ID: uniq("oc-"), OrgID: orgID, Name: "GitHub", Kind: core.ProviderGitHub,
@@ -68,9 +68,9 @@ func upNewClient(t *testing.T, s store.Store, orgID string, mod func(*core.OAuth
 	return c
 }
 
-// upNewConn stores an organization-owned OAuth connection through client oc, changed
+// NewConnection stores an organization-owned OAuth connection through client oc, changed
 // by mod first when mod is not nil, and returns what was stored.
-func upNewConn(t *testing.T, s store.Store, oc core.OAuthClient, creator string, mod func(*core.Connection)) core.Connection {
+func NewConnection(t *testing.T, s store.Store, oc core.OAuthClient, creator string, mod func(*core.Connection)) core.Connection {
 	t.Helper()
 	c := core.Connection{
 		ID: uniq("ot-"), OAuthClientID: oc.ID, OwnerKind: core.OwnerOrg, OwnerUserID: creator,
@@ -256,7 +256,7 @@ func testOAuthClientRoundTrip(t *testing.T, s store.Store) {
 func testOAuthClientUpdate(t *testing.T, s store.Store) {
 	org, other := NewOrg(t, s), NewOrg(t, s)
 	p1, p2, p3 := NewProject(t, s, org.ID), NewProject(t, s, org.ID), NewProject(t, s, org.ID)
-	c := upNewClient(t, s, org.ID, func(c *core.OAuthClient) {
+	c := NewOAuthClient(t, s, org.ID, func(c *core.OAuthClient) {
 		c.OrganizationScoped = false
 		c.ProjectIDs = []string{p1.ID, p2.ID}
 	})
@@ -325,7 +325,7 @@ func testOAuthClientUpdate(t *testing.T, s store.Store) {
 func testOAuthClientErrors(t *testing.T, s store.Store) {
 	org := NewOrg(t, s)
 	prj := NewProject(t, s, org.ID)
-	c := upNewClient(t, s, org.ID, func(c *core.OAuthClient) { c.Slug = uniq("slug-") })
+	c := NewOAuthClient(t, s, org.ID, func(c *core.OAuthClient) { c.Slug = uniq("slug-") })
 
 	// Uniqueness.
 	dup := c
@@ -335,8 +335,8 @@ func testOAuthClientErrors(t *testing.T, s store.Store) {
 	dup.ID = uniq("oc-")
 	upConflict(t, "CreateOAuthClient same slug", s.CreateOAuthClient(ctx(t), dup))
 	// Clients without a slug do not collide with each other.
-	upNewClient(t, s, org.ID, nil)
-	upNewClient(t, s, org.ID, nil)
+	NewOAuthClient(t, s, org.ID, nil)
+	NewOAuthClient(t, s, org.ID, nil)
 
 	// References that do not exist; nothing is stored.
 	bad := c
@@ -366,7 +366,7 @@ func testOAuthClientErrors(t *testing.T, s store.Store) {
 	upNotFound(t, "DeleteOAuthClient", s.DeleteOAuthClient(ctx(t), "oc-missing"))
 
 	// Failed updates change nothing.
-	other := upNewClient(t, s, org.ID, func(c *core.OAuthClient) { c.Slug = uniq("slug-") })
+	other := NewOAuthClient(t, s, org.ID, func(c *core.OAuthClient) { c.Slug = uniq("slug-") })
 	_, err = s.UpdateOAuthClient(ctx(t), other.ID, func(o core.OAuthClient) (core.OAuthClient, error) {
 		o.Name = "changed"
 		o.Slug = c.Slug
@@ -396,7 +396,7 @@ func testOAuthClientErrors(t *testing.T, s store.Store) {
 	upNotFound(t, "OAuthClient after delete", err)
 	upNotFound(t, "DeleteOAuthClient twice", s.DeleteOAuthClient(ctx(t), c.ID))
 	// The slug is free again.
-	upNewClient(t, s, org.ID, func(x *core.OAuthClient) { x.Slug = c.Slug })
+	NewOAuthClient(t, s, org.ID, func(x *core.OAuthClient) { x.Slug = c.Slug })
 }
 
 func testOAuthClientList(t *testing.T, s store.Store) {
@@ -409,7 +409,7 @@ func testOAuthClientList(t *testing.T, s store.Store) {
 	at := 0
 	mk := func(org string, scoped bool, kind core.ProviderKind, projects ...string) core.OAuthClient {
 		at++
-		return upNewClient(t, s, org, func(c *core.OAuthClient) {
+		return NewOAuthClient(t, s, org, func(c *core.OAuthClient) {
 			c.OrganizationScoped, c.Kind, c.ProjectIDs = scoped, kind, projects
 			// Created out of id order, so the list order is by time, not by id.
 			c.ID = fmt.Sprintf("oc-%03d-%s", 100-at, uniq(""))
@@ -500,14 +500,14 @@ func testOAuthClientList(t *testing.T, s store.Store) {
 func testDeleteOAuthClientCascades(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
 	prj := NewProject(t, s, org.ID)
-	c := upNewClient(t, s, org.ID, func(c *core.OAuthClient) { c.ProjectIDs = []string{prj.ID} })
-	keep := upNewClient(t, s, org.ID, nil)
-	conn := upNewConn(t, s, c, u.ID, nil)
-	mine := upNewConn(t, s, c, u.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser })
-	named := upNewConn(t, s, c, u.ID, func(x *core.Connection) {
+	c := NewOAuthClient(t, s, org.ID, func(c *core.OAuthClient) { c.ProjectIDs = []string{prj.ID} })
+	keep := NewOAuthClient(t, s, org.ID, nil)
+	conn := NewConnection(t, s, c, u.ID, nil)
+	mine := NewConnection(t, s, c, u.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser })
+	named := NewConnection(t, s, c, u.ID, func(x *core.Connection) {
 		x.OwnerKind, x.OwnerProjectID, x.Name = core.OwnerProject, prj.ID, "main"
 	})
-	keptConn := upNewConn(t, s, keep, u.ID, nil)
+	keptConn := NewConnection(t, s, keep, u.ID, nil)
 	fs := upNewFlow(t, s, c, u.ID, nil)
 	keptFlow := upNewFlow(t, s, keep, u.ID, nil)
 
@@ -528,7 +528,7 @@ func testDeleteOAuthClientCascades(t *testing.T, s store.Store) {
 	_, err = s.FlowState(ctx(t), keptFlow.ID)
 	upOK(t, "other client's flow state", err)
 	// The project survives, and its name is free for a new connection.
-	upNewConn(t, s, keep, u.ID, func(x *core.Connection) {
+	NewConnection(t, s, keep, u.ID, func(x *core.Connection) {
 		x.OwnerKind, x.OwnerProjectID, x.Name = core.OwnerProject, prj.ID, "main"
 	})
 }
@@ -536,17 +536,17 @@ func testDeleteOAuthClientCascades(t *testing.T, s store.Store) {
 func testUpstreamDeleteProject(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
 	p1, p2 := NewProject(t, s, org.ID), NewProject(t, s, org.ID)
-	c := upNewClient(t, s, org.ID, func(c *core.OAuthClient) {
+	c := NewOAuthClient(t, s, org.ID, func(c *core.OAuthClient) {
 		c.OrganizationScoped = false
 		c.ProjectIDs = []string{p1.ID, p2.ID}
 	})
-	inP1 := upNewConn(t, s, c, u.ID, func(x *core.Connection) {
+	inP1 := NewConnection(t, s, c, u.ID, func(x *core.Connection) {
 		x.OwnerKind, x.OwnerProjectID, x.Name = core.OwnerProject, p1.ID, "auth"
 	})
-	inP2 := upNewConn(t, s, c, u.ID, func(x *core.Connection) {
+	inP2 := NewConnection(t, s, c, u.ID, func(x *core.Connection) {
 		x.OwnerKind, x.OwnerProjectID, x.Name = core.OwnerProject, p2.ID, "auth"
 	})
-	orgConn := upNewConn(t, s, c, u.ID, nil)
+	orgConn := NewConnection(t, s, c, u.ID, nil)
 	flowP1 := upNewFlow(t, s, c, u.ID, func(f *core.FlowState) {
 		f.OwnerKind, f.OwnerProjectID, f.Name, f.Origin = core.OwnerProject, p1.ID, "auth2", "servicestage"
 	})
@@ -573,17 +573,17 @@ func testUpstreamDeleteProject(t *testing.T, s store.Store) {
 func testUpstreamDeleteOrg(t *testing.T, s store.Store) {
 	org, keepOrg, u := NewOrg(t, s), NewOrg(t, s), NewUser(t, s)
 	prj := NewProject(t, s, org.ID)
-	c := upNewClient(t, s, org.ID, func(c *core.OAuthClient) { c.ProjectIDs = []string{prj.ID} })
-	keep := upNewClient(t, s, keepOrg.ID, nil)
+	c := NewOAuthClient(t, s, org.ID, func(c *core.OAuthClient) { c.ProjectIDs = []string{prj.ID} })
+	keep := NewOAuthClient(t, s, keepOrg.ID, nil)
 	conns := []core.Connection{
-		upNewConn(t, s, c, u.ID, nil),
-		upNewConn(t, s, c, u.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser }),
-		upNewConn(t, s, c, u.ID, func(x *core.Connection) {
+		NewConnection(t, s, c, u.ID, nil),
+		NewConnection(t, s, c, u.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser }),
+		NewConnection(t, s, c, u.ID, func(x *core.Connection) {
 			x.OwnerKind, x.OwnerProjectID, x.Name = core.OwnerProject, prj.ID, "n"
 		}),
 	}
 	fs := upNewFlow(t, s, c, u.ID, nil)
-	keptConn := upNewConn(t, s, keep, u.ID, nil)
+	keptConn := NewConnection(t, s, keep, u.ID, nil)
 
 	upOK(t, "DeleteOrg", s.DeleteOrg(ctx(t), org.ID))
 	_, err := s.OAuthClient(ctx(t), c.ID)
@@ -607,17 +607,17 @@ func testUpstreamDeleteOrg(t *testing.T, s store.Store) {
 func testUpstreamDeleteUser(t *testing.T, s store.Store) {
 	org, u, other := NewOrg(t, s), NewUser(t, s), NewUser(t, s)
 	prj := NewProject(t, s, org.ID)
-	c := upNewClient(t, s, org.ID, nil)
-	mine := upNewConn(t, s, c, u.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser })
-	theirs := upNewConn(t, s, c, other.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser })
-	orgConn := upNewConn(t, s, c, u.ID, nil)
-	prjConn := upNewConn(t, s, c, u.ID, func(x *core.Connection) {
+	c := NewOAuthClient(t, s, org.ID, nil)
+	mine := NewConnection(t, s, c, u.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser })
+	theirs := NewConnection(t, s, c, other.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser })
+	orgConn := NewConnection(t, s, c, u.ID, nil)
+	prjConn := NewConnection(t, s, c, u.ID, func(x *core.Connection) {
 		x.OwnerKind, x.OwnerProjectID, x.Name = core.OwnerProject, prj.ID, "n"
 	})
 	fs := upNewFlow(t, s, c, u.ID, nil)
 	// A connection that changed hands: once organization-owned, it no longer goes
 	// with the person.
-	moved := upNewConn(t, s, upNewClient(t, s, org.ID, nil), u.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser })
+	moved := NewConnection(t, s, NewOAuthClient(t, s, org.ID, nil), u.ID, func(x *core.Connection) { x.OwnerKind = core.OwnerUser })
 	_, err := s.UpdateConnection(ctx(t), moved.ID, func(x core.Connection) (core.Connection, error) {
 		x.OwnerKind = core.OwnerOrg
 		return x, nil
@@ -661,7 +661,7 @@ func upFullConn(oc core.OAuthClient, kind core.OwnerKind, userID, projectID, nam
 func testConnectionRoundTrip(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
 	prj := NewProject(t, s, org.ID)
-	oc := upNewClient(t, s, org.ID, nil)
+	oc := NewOAuthClient(t, s, org.ID, nil)
 	all := []core.Connection{
 		upFullConn(oc, core.OwnerUser, u.ID, "", "laptop"),
 		upFullConn(oc, core.OwnerOrg, u.ID, "", ""),
@@ -693,7 +693,7 @@ func testConnectionRoundTrip(t *testing.T, s store.Store) {
 func testConnectionUpdate(t *testing.T, s store.Store) {
 	org, other, u, u2 := NewOrg(t, s), NewOrg(t, s), NewUser(t, s), NewUser(t, s)
 	prj := NewProject(t, s, org.ID)
-	oc, oc2 := upNewClient(t, s, org.ID, nil), upNewClient(t, s, org.ID, nil)
+	oc, oc2 := NewOAuthClient(t, s, org.ID, nil), NewOAuthClient(t, s, org.ID, nil)
 	c := upFullConn(oc, core.OwnerUser, u.ID, "", "")
 	upOK(t, "CreateConnection", s.CreateConnection(ctx(t), c))
 
@@ -758,11 +758,11 @@ func testConnectionUpdate(t *testing.T, s store.Store) {
 func testConnectionErrors(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
 	p1, p2 := NewProject(t, s, org.ID), NewProject(t, s, org.ID)
-	oc := upNewClient(t, s, org.ID, nil)
+	oc := NewOAuthClient(t, s, org.ID, nil)
 	inProject := func(prj, name string) func(*core.Connection) {
 		return func(x *core.Connection) { x.OwnerKind, x.OwnerProjectID, x.Name = core.OwnerProject, prj, name }
 	}
-	c := upNewConn(t, s, oc, u.ID, inProject(p1.ID, "github"))
+	c := NewConnection(t, s, oc, u.ID, inProject(p1.ID, "github"))
 
 	// Uniqueness: the id, and a project's connection names.
 	dup := c
@@ -773,10 +773,10 @@ func testConnectionErrors(t *testing.T, s store.Store) {
 	upConflict(t, "CreateConnection same name in the project", s.CreateConnection(ctx(t), dup))
 	// The same name elsewhere is fine: another project, an organization's or a
 	// person's connection.
-	upNewConn(t, s, oc, u.ID, inProject(p2.ID, "github"))
-	upNewConn(t, s, oc, u.ID, func(x *core.Connection) { x.Name = "github" })
-	upNewConn(t, s, oc, u.ID, func(x *core.Connection) { x.Name = "github" })
-	upNewConn(t, s, oc, u.ID, func(x *core.Connection) { x.OwnerKind, x.Name = core.OwnerUser, "github" })
+	NewConnection(t, s, oc, u.ID, inProject(p2.ID, "github"))
+	NewConnection(t, s, oc, u.ID, func(x *core.Connection) { x.Name = "github" })
+	NewConnection(t, s, oc, u.ID, func(x *core.Connection) { x.Name = "github" })
+	NewConnection(t, s, oc, u.ID, func(x *core.Connection) { x.OwnerKind, x.Name = core.OwnerUser, "github" })
 
 	// References that do not exist.
 	for name, mod := range map[string]func(*core.Connection){
@@ -806,7 +806,7 @@ func testConnectionErrors(t *testing.T, s store.Store) {
 	upNotFound(t, "DeleteConnection", s.DeleteConnection(ctx(t), "ot-missing"))
 
 	// Failed updates change nothing, the version included.
-	other := upNewConn(t, s, oc, u.ID, inProject(p1.ID, "gitlab"))
+	other := NewConnection(t, s, oc, u.ID, inProject(p1.ID, "gitlab"))
 	_, err = s.UpdateConnection(ctx(t), other.ID, func(x core.Connection) (core.Connection, error) {
 		x.Name, x.AccessToken = "github", "k1.bmV3"
 		return x, nil
@@ -828,17 +828,17 @@ func testConnectionErrors(t *testing.T, s store.Store) {
 	upNotFound(t, "Connection after delete", err)
 	upNotFound(t, "DeleteConnection twice", s.DeleteConnection(ctx(t), c.ID))
 	// The name is free again.
-	upNewConn(t, s, oc, u.ID, inProject(p1.ID, "github"))
+	NewConnection(t, s, oc, u.ID, inProject(p1.ID, "github"))
 }
 
 func testConnectionList(t *testing.T, s store.Store) {
 	orgA, orgB, u1, u2 := NewOrg(t, s), NewOrg(t, s), NewUser(t, s), NewUser(t, s)
 	pA := NewProject(t, s, orgA.ID)
-	ocA1, ocA2, ocB := upNewClient(t, s, orgA.ID, nil), upNewClient(t, s, orgA.ID, nil), upNewClient(t, s, orgB.ID, nil)
+	ocA1, ocA2, ocB := NewOAuthClient(t, s, orgA.ID, nil), NewOAuthClient(t, s, orgA.ID, nil), NewOAuthClient(t, s, orgB.ID, nil)
 	at := 0
 	mk := func(oc core.OAuthClient, kind core.OwnerKind, user, prj, name string) core.Connection {
 		at++
-		return upNewConn(t, s, oc, user, func(x *core.Connection) {
+		return NewConnection(t, s, oc, user, func(x *core.Connection) {
 			x.OwnerKind, x.OwnerProjectID, x.Name = kind, prj, name
 			x.ID = fmt.Sprintf("ot-%03d-%s", 100-at, uniq(""))
 			x.CreatedAt = now.Add(time.Duration(at) * time.Minute)
@@ -896,7 +896,7 @@ func testConnectionList(t *testing.T, s store.Store) {
 // Concurrent read-modify-writes through UpdateConnection never lose an update.
 func testUpdateConnectionNoLostUpdate(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
-	c := upNewConn(t, s, upNewClient(t, s, org.ID, nil), u.ID, func(x *core.Connection) {
+	c := NewConnection(t, s, NewOAuthClient(t, s, org.ID, nil), u.ID, func(x *core.Connection) {
 		x.TokenType, x.Scopes = "0", []string{}
 	})
 	const n = 50
@@ -939,7 +939,7 @@ func testUpdateConnectionNoLostUpdate(t *testing.T, s store.Store) {
 // The refresher's compare-and-swap: of writers that read the same version, one wins.
 func testUpdateConnectionCompareSwap(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
-	c := upNewConn(t, s, upNewClient(t, s, org.ID, nil), u.ID, nil)
+	c := NewConnection(t, s, NewOAuthClient(t, s, org.ID, nil), u.ID, nil)
 	expected := c.Version
 	const n = 10
 	var (
@@ -986,10 +986,10 @@ func testUpdateConnectionCompareSwap(t *testing.T, s store.Store) {
 
 func testConnectionsExpiringBefore(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
-	oc := upNewClient(t, s, org.ID, nil)
+	oc := NewOAuthClient(t, s, org.ID, nil)
 	limit := now.Add(5 * time.Minute)
 	mk := func(mod func(*core.Connection)) core.Connection {
-		return upNewConn(t, s, oc, u.ID, func(x *core.Connection) {
+		return NewConnection(t, s, oc, u.ID, func(x *core.Connection) {
 			x.RefreshToken = "k1.cmVmcmVzaA=="
 			x.ExpiresAt = now.Add(time.Minute)
 			mod(x)
@@ -1044,7 +1044,7 @@ func testConnectionsExpiringBefore(t *testing.T, s store.Store) {
 func testFlowStateRoundTrip(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
 	prj := NewProject(t, s, org.ID)
-	oc := upNewClient(t, s, org.ID, nil)
+	oc := NewOAuthClient(t, s, org.ID, nil)
 	browser := core.FlowState{
 		ID: uniq("fs-"), StateHash: []byte{0x00, 0x01, 0xfe, 0xff, 0x10}, OAuthClientID: oc.ID, UserID: u.ID,
 		OwnerKind: core.OwnerProject, OwnerProjectID: prj.ID, Name: "github-auth",
@@ -1093,7 +1093,7 @@ func testFlowStateRoundTrip(t *testing.T, s store.Store) {
 
 func testConsumeFlowState(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
-	oc := upNewClient(t, s, org.ID, nil)
+	oc := NewOAuthClient(t, s, org.ID, nil)
 	f := upNewFlow(t, s, oc, u.ID, func(f *core.FlowState) { f.ReturnTo = "/back" })
 	at := now.Add(time.Minute)
 
@@ -1145,7 +1145,7 @@ func testConsumeFlowState(t *testing.T, s store.Store) {
 
 func testConsumeFlowStateConcurrent(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
-	f := upNewFlow(t, s, upNewClient(t, s, org.ID, nil), u.ID, nil)
+	f := upNewFlow(t, s, NewOAuthClient(t, s, org.ID, nil), u.ID, nil)
 	const n = 20
 	var (
 		wg       sync.WaitGroup
@@ -1182,7 +1182,7 @@ func testConsumeFlowStateConcurrent(t *testing.T, s store.Store) {
 
 func testDeleteExpiredFlowStates(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
-	oc := upNewClient(t, s, org.ID, nil)
+	oc := NewOAuthClient(t, s, org.ID, nil)
 	old := upNewFlow(t, s, oc, u.ID, func(f *core.FlowState) { f.ExpiresAt = now.Add(-time.Hour) })
 	oldUsed := upNewFlow(t, s, oc, u.ID, func(f *core.FlowState) {
 		f.ExpiresAt, f.UsedAt = now.Add(-time.Second), now.Add(-time.Minute)
@@ -1213,11 +1213,11 @@ func testDeleteExpiredFlowStates(t *testing.T, s store.Store) {
 // Key rotation reaches every encrypted column of the Upstream tables.
 func testReencryptUpstream(t *testing.T, s store.Store) {
 	org, u := NewOrg(t, s), NewUser(t, s)
-	oc := upNewClient(t, s, org.ID, func(c *core.OAuthClient) { c.Secret, c.PrivateKey = "k1.c2VjcmV0", "k1.cHJpdmF0ZQ==" })
-	conn := upNewConn(t, s, oc, u.ID, func(x *core.Connection) {
+	oc := NewOAuthClient(t, s, org.ID, func(c *core.OAuthClient) { c.Secret, c.PrivateKey = "k1.c2VjcmV0", "k1.cHJpdmF0ZQ==" })
+	conn := NewConnection(t, s, oc, u.ID, func(x *core.Connection) {
 		x.AccessToken, x.RefreshToken, x.SSHKey = "k1.YWNjZXNz", "k1.cmVmcmVzaA==", "k1.c3No"
 	})
-	bare := upNewConn(t, s, oc, u.ID, func(x *core.Connection) { x.AccessToken = "k1.b25seQ==" })
+	bare := NewConnection(t, s, oc, u.ID, func(x *core.Connection) { x.AccessToken = "k1.b25seQ==" })
 	fs := upNewFlow(t, s, oc, u.ID, func(f *core.FlowState) { f.PKCEVerifier, f.DeviceCode = "k1.dmVy", "k1.ZGV2" })
 
 	rotate := func(v core.Sealed) (core.Sealed, error) {
@@ -1261,7 +1261,7 @@ func testReencryptUpstream(t *testing.T, s store.Store) {
 func testUpdateFlowState(t *testing.T, s store.Store) {
 	org, u, other := NewOrg(t, s), NewUser(t, s), NewUser(t, s)
 	prj := NewProject(t, s, org.ID)
-	oc := upNewClient(t, s, org.ID, nil)
+	oc := NewOAuthClient(t, s, org.ID, nil)
 	f := upNewFlow(t, s, oc, u.ID, func(f *core.FlowState) {
 		f.StateHash, f.DeviceCode = nil, "k1.ZGV2aWNl"
 		f.OwnerKind, f.OwnerProjectID, f.Name, f.Origin, f.RepoType = core.OwnerProject, prj.ID, "n", "servicestage", "github"
@@ -1328,15 +1328,15 @@ func testUpdateFlowState(t *testing.T, s store.Store) {
 func testOneOwnConnectionPerClient(t *testing.T, s store.Store) {
 	o := NewOrg(t, s)
 	u, v := NewUser(t, s), NewUser(t, s)
-	oc := upNewClient(t, s, o.ID, nil)
+	oc := NewOAuthClient(t, s, o.ID, nil)
 	own := func(x *core.Connection) { x.OwnerKind = core.OwnerUser }
-	upNewConn(t, s, oc, u.ID, own)
-	upNewConn(t, s, oc, v.ID, own)
+	NewConnection(t, s, oc, u.ID, own)
+	NewConnection(t, s, oc, v.ID, own)
 	second := core.Connection{ID: uniq("ot-"), OAuthClientID: oc.ID, OwnerKind: core.OwnerUser, OwnerUserID: u.ID,
 		OwnerOrgID: oc.OrgID, CredentialKind: core.CredentialOAuth, Version: 1, CreatedAt: now, UpdatedAt: now}
 	upConflict(t, "a second own connection through the client", s.CreateConnection(ctx(t), second))
-	upNewConn(t, s, oc, u.ID, nil)
-	upNewConn(t, s, oc, u.ID, nil)
+	NewConnection(t, s, oc, u.ID, nil)
+	NewConnection(t, s, oc, u.ID, nil)
 	cs, n, err := s.ListConnections(ctx(t), store.ConnectionFilter{OAuthClientID: oc.ID}, store.Page{})
 	upOK(t, "ListConnections", err)
 	if n != 4 || len(cs) != 4 {
@@ -1352,14 +1352,14 @@ func testUsableConnections(t *testing.T, s store.Store) {
 	upMember(t, s, orgA.ID, v.ID, core.RoleOwner)
 	upMember(t, s, orgC.ID, v.ID, core.RoleOwner)
 	pA, pC := NewProject(t, s, orgA.ID), NewProject(t, s, orgC.ID)
-	ocA := upNewClient(t, s, orgA.ID, func(c *core.OAuthClient) {
+	ocA := NewOAuthClient(t, s, orgA.ID, func(c *core.OAuthClient) {
 		c.Slug, c.Kind, c.HTTPURL, c.APIURL = uniq("gl"), core.ProviderGitLabHosted, "https://gitlab.example", "https://gitlab.example/api/v4"
 	})
-	ocB, ocC := upNewClient(t, s, orgB.ID, nil), upNewClient(t, s, orgC.ID, nil)
+	ocB, ocC := NewOAuthClient(t, s, orgB.ID, nil), NewOAuthClient(t, s, orgC.ID, nil)
 	at := 0
 	mk := func(oc core.OAuthClient, kind core.OwnerKind, user, prj, name string) core.Connection {
 		at++
-		return upNewConn(t, s, oc, user, func(x *core.Connection) {
+		return NewConnection(t, s, oc, user, func(x *core.Connection) {
 			x.OwnerKind, x.OwnerProjectID, x.Name = kind, prj, name
 			// Ids that sort against creation order, so the order must come from created_at.
 			x.ID = fmt.Sprintf("ot-%03d-%s", 100-at, uniq(""))

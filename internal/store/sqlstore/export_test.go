@@ -31,3 +31,12 @@ var ColumnListPairs = []struct{ Alias, Bare, Qualified string }{
 	{"u", identUserCols, identUserColsU},
 	{"c", upConnCols, upConnColsC},
 }
+
+// Listening reports whether s hears other replicas' changes, and the backend
+// process id of the connection it listens on.
+func Listening(s *Store) (bool, int32) {
+	if s.listener == nil {
+		return false, 0
+	}
+	return s.listener.up.Load(), s.listener.pid.Load()
+}
