@@ -113,6 +113,12 @@ func scenarios(addr string, s *seed, o options, want map[string]bool) []scenario
 			sc := credentialScenario(addr, "git credential (fresh), asker's org holds 1,000 connections", []string{s.large.crowdToken}, s.remote)
 			sc.minRatio, sc.note = 0, "no target of its own; see BENCHMARKS.md"
 			out = append(out, sc)
+			cold := credentialScenario(addr, fmt.Sprintf("git credential (cold): %d people in turn, nothing in memory", len(s.large.coldTokens)), s.large.coldTokens, s.remote)
+			var turn atomic.Int64
+			reqs := cold.load.next
+			cold.load.next = func(int) ([]byte, bool) { return reqs(int(turn.Add(1))) }
+			cold.minRatio, cold.note = 0, "diagnostic: what a lookup costs when neither the token nor the credentials are cached"
+			out = append(out, cold)
 		}
 	}
 	if want[scCode] {

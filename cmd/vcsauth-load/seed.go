@@ -286,6 +286,9 @@ type largeSeed struct {
 	// crowdToken is a credentials token of one of the seeded people, whose
 	// organization holds membersPerOrg*connsPerUser connections of its members.
 	crowdToken string
+	// coldTokens are credentials tokens of the first coldPeople seeded people, one
+	// each, for the cold credential row.
+	coldTokens []string
 }
 
 // The -large data: orgsLarge organizations, each with membersPerOrg people who have
@@ -299,6 +302,10 @@ const (
 	membersPerOrg = 100
 	connsPerUser  = 10
 	tokensPerUser = 10
+	// coldPeople take turns in the cold credential row: each asks again only
+	// after all the others have, which at the rates measured here is seconds
+	// later, past the caches' TTL.
+	coldPeople = 20000
 )
 
 // seedLarge writes the -large rows directly, in big transactions of multi-row
@@ -428,6 +435,18 @@ func seedLarge(ctx context.Context, st *sqlstore.Store, keys *secret.Keyring, pr
 		return nil, err
 	}
 	ls.crowdToken = text
+	for start := 0; start < min(users, coldPeople); start += 1000 {
+		var tmpls []core.Token
+		for i := start; i < min(users, coldPeople, start+1000); i++ {
+			tmpls = append(tmpls, core.Token{Kind: core.TokenPersonal, UserID: fmt.Sprintf("user-bulk%07d", i),
+				Scopes: []string{core.ScopeCredentials}, Note: "cold"})
+		}
+		texts, _, err := id.MintTokens(ctx, 0, tmpls...)
+		if err != nil {
+			return nil, err
+		}
+		ls.coldTokens = append(ls.coldTokens, texts...)
+	}
 	// PostgreSQL: fresh statistics, as autovacuum would have gathered by the time
 	// tables are this big. SQLite gets none: vcsauth never runs ANALYZE there, so
 	// its planner works without them in production too; its write-ahead log is
