@@ -360,6 +360,9 @@ func runPass(ctx context.Context, o options, p pass, bin, keyLine string, keys *
 	if rss, peak, err := memory(srv.pid()); err == nil {
 		info.RSSBytes, info.PeakRSS = rss, peak
 	}
+	if err := srv.heapProfile(o, p.backend); err != nil {
+		logf("heap profile: %v", err)
+	}
 	info.ServerErrs = srv.log.errorLines()
 	if info.ServerErrs > 0 && o.verbose {
 		fmt.Fprintf(os.Stderr, "%s: the server logged %d error lines; the last lines:\n%s\n", p.backend, info.ServerErrs, srv.log.tail(20))

@@ -194,6 +194,31 @@ func (s *server) profile(o options, backend, scenario string) (wait func() error
 	return func() error { return <-done }
 }
 
+// heapProfile writes the server's heap profile, taken after the pass's scenarios,
+// to -profile/<backend>-heap.pprof (go tool pprof -sample_index=inuse_space FILE).
+// Without -profile it does nothing.
+func (s *server) heapProfile(o options, backend string) error {
+	if s.pprof == "" || o.profileDir == "" {
+		return nil
+	}
+	resp, err := http.Get(s.pprof + "heap")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profiler answered %s", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(o.profileDir, backend+"-heap.pprof"), b, 0o644)
+}
+
 // slug makes a file name of a scenario's name: "token check: gitlab GET /api/v4/user"
 // → "token-check-gitlab-get-api-v4-user".
 func slug(name string) string {

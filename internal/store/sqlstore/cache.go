@@ -114,8 +114,13 @@ type cacheEntry[V any] struct {
 	expires time.Time // when this entry stops being used
 }
 
-// defaultCacheSize bounds each cache: about 1 KiB an entry, some 16 MiB at most.
-const defaultCacheSize = 16384
+// defaultCacheSize bounds each cache: 8,192 tokens (a token and its person are
+// about 1.2 KiB in memory), 8,192 clients, and 8,192 connections in the
+// credential cache (about 1.7 KiB each): some 25 MiB in all. Entries live for the
+// TTL, a second by default, so this is room for 8,192 different tokens checked,
+// or connections handed out, in a second; the serve command's GOGC of 400
+// multiplies what is live, and the -large target is 200 MiB of RSS.
+const defaultCacheSize = 8192
 
 // newTTLCache returns nil when ttl is 0: no cache, and every method is a no-op (get
 // always misses).

@@ -190,3 +190,32 @@ func TestEvictTokensByFilter(t *testing.T) {
 		t.Error("another person's token was evicted")
 	}
 }
+
+// The credential cache is bounded by the connections it holds.
+func TestUsableCacheWeight(t *testing.T) {
+	c := newUsableCache(time.Minute, 64, nil)
+	conns := func(n int) []store.UsableConnection { return make([]store.UsableConnection, n) }
+	for i := range 100 {
+		u := fmt.Sprint("u", i)
+		_, gen, _ := c.get(u)
+		c.put(u, gen, conns(1+i%8), []string{"o"})
+		if c.weight > 64 {
+			t.Fatalf("after %d puts: %d connections held, at most 64", i+1, c.weight)
+		}
+		sum := 0
+		for _, e := range c.byUser {
+			sum += e.weight()
+		}
+		if sum != c.weight {
+			t.Fatalf("weight %d, entries hold %d", c.weight, sum)
+		}
+	}
+	if _, _, ok := c.get("u99"); !ok {
+		t.Fatal("the newest entry is missing")
+	}
+	_, gen, _ := c.get("big")
+	c.put("big", gen, conns(9), nil) // more than an eighth of 64
+	if _, _, ok := c.get("big"); ok {
+		t.Fatal("an entry of more than an eighth of the cache was stored")
+	}
+}

@@ -91,7 +91,8 @@ type Options struct {
 	// it sooner (on PostgreSQL, notifications do: notify.go). 0 turns the caches
 	// off.
 	CacheTTL time.Duration
-	// CacheSize caps the entries of each cache; 0 means 16,384.
+	// CacheSize caps the entries of each cache (the credential cache: the
+	// connections it holds); 0 means 8,192.
 	CacheSize int
 	// Now is the caches' clock (tests); time.Now when nil.
 	Now func() time.Time

@@ -21,9 +21,12 @@ import (
 // person (a membership changed, the person was deleted) or by organization (any
 // of its connections or clients changed: every member's entry goes). The
 // organization index is built from the memberships read with each entry.
+//
+// The cache is bounded by the connections it holds, not by people: a person may
+// use dozens, and a connection is about a kilobyte in memory.
 type usableCache struct {
 	ttl time.Duration
-	max int
+	max int // connections held at most (an entry without any counts as one)
 	now func() time.Time
 
 	mu     sync.RWMutex
@@ -31,6 +34,7 @@ type usableCache struct {
 	off    bool      // suspended (see ttlCache.suspend)
 	byUser map[string]*usableEntry
 	byOrg  map[string]map[string]struct{} // organization → the people whose entries list it
+	weight int                            // connections held
 }
 
 type usableEntry struct {
@@ -38,6 +42,8 @@ type usableEntry struct {
 	orgs    []string
 	expires time.Time
 }
+
+func (e *usableEntry) weight() int { return max(1, len(e.conns)) }
 
 // newUsableCache returns nil when ttl is 0: no cache, every method a no-op.
 func newUsableCache(ttl time.Duration, size int, now func() time.Time) *usableCache {
@@ -85,17 +91,20 @@ func (c *usableCache) put(userID string, gen uint64, conns []store.UsableConnect
 		tags = append(tags, "o:"+o)
 	}
 	e := &usableEntry{conns: conns, orgs: orgs, expires: c.now().Add(c.ttl)}
+	if e.weight() > c.max/8 {
+		return // one person holding an eighth of the cache would push everyone out
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.off || c.ev.stale(gen, tags) {
 		return
 	}
-	if _, ok := c.byUser[userID]; ok {
-		c.drop(userID)
-	} else if len(c.byUser) >= c.max {
+	c.drop(userID)
+	if c.weight+e.weight() > c.max {
 		c.shed()
 	}
 	c.byUser[userID] = e
+	c.weight += e.weight()
 	for _, o := range orgs {
 		users := c.byOrg[o]
 		if users == nil {
@@ -106,7 +115,8 @@ func (c *usableCache) put(userID string, gen uint64, conns []store.UsableConnect
 	}
 }
 
-// shed makes room as ttlCache.shed does.
+// shed makes room: expired entries go first; when that leaves less than an eighth
+// free, entries go in the map's random order until an eighth is.
 func (c *usableCache) shed() {
 	now := c.now()
 	for u, e := range c.byUser {
@@ -114,13 +124,11 @@ func (c *usableCache) shed() {
 			c.drop(u)
 		}
 	}
-	n := c.max/8 + 1
 	for u := range c.byUser {
-		if len(c.byUser) < c.max || n == 0 {
+		if c.weight <= c.max-c.max/8 {
 			break
 		}
 		c.drop(u)
-		n--
 	}
 }
 
@@ -130,6 +138,7 @@ func (c *usableCache) drop(userID string) {
 		return
 	}
 	delete(c.byUser, userID)
+	c.weight -= e.weight()
 	for _, o := range e.orgs {
 		if users := c.byOrg[o]; users != nil {
 			delete(users, userID)
@@ -193,4 +202,5 @@ func (c *usableCache) setOff(set, off bool) {
 	}
 	clear(c.byUser)
 	clear(c.byOrg)
+	c.weight = 0
 }
