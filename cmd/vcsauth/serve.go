@@ -31,7 +31,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 	if e.getenv("GOGC") == "" {
 		// The live heap is small (the data is in the database; the caches hold some
-		// 25 MiB at most) and the hot paths allocate per request: collecting at 3x
+		// 20 MiB at most) and the hot paths allocate per request: collecting at 3x
 		// the live heap instead of 2x costs less CPU per request, for memory the
 		// -large target leaves room for. 5x (400) measured the same throughput
 		// since the hot paths allocate less, and took the server past 200 MiB of

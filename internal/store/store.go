@@ -193,7 +193,10 @@ type Upstream interface {
 	// the organization-owned connections of those organizations, in that order, each
 	// group oldest first. A connection counts only while the user belongs to its
 	// organization (OwnerOrgID, the client's organization). It is on the path of every
-	// git credential request.
+	// git credential request; an implementation may answer it from memory within a
+	// bound it states (sqlstore: evicted on every change, by notification across
+	// PostgreSQL replicas, and at most --cache-ttl old). Callers do not change the
+	// slice.
 	UsableConnections(ctx context.Context, userID string) ([]UsableConnection, error)
 }
 

@@ -115,8 +115,8 @@ type cacheEntry[V any] struct {
 }
 
 // defaultCacheSize bounds each cache: 8,192 tokens (a token and its person are
-// about 1.2 KiB in memory), 8,192 clients, and 8,192 connections in the
-// credential cache (about 1.7 KiB each): some 25 MiB in all. Entries live for the
+// about 0.9 KiB in memory), 8,192 clients, and 8,192 connections in the
+// credential cache (about 1.3 KiB each): some 20 MiB in all. Entries live for the
 // TTL, a second by default, so this is room for 8,192 different tokens checked,
 // or connections handed out, in a second; the serve command's GOGC of 400
 // multiplies what is live, and the -large target is 200 MiB of RSS.

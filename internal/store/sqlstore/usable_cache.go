@@ -23,7 +23,7 @@ import (
 // organization index is built from the memberships read with each entry.
 //
 // The cache is bounded by the connections it holds, not by people: a person may
-// use dozens, and a connection is about a kilobyte in memory.
+// use dozens, and a connection is about 1.3 KiB in memory.
 type usableCache struct {
 	ttl time.Duration
 	max int // connections held at most (an entry without any counts as one)
