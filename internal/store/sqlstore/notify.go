@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -102,8 +103,19 @@ func (l *listener) run(ctx context.Context, pgURL string, s *Store, log *slog.Lo
 // listen connects, LISTENs, resumes the caches and evicts what each notification
 // names, until the connection fails or ctx ends.
 func (l *listener) listen(ctx context.Context, pgURL string, s *Store) error {
+	cfg, err := pgx.ParseConfig(pgURL)
+	if err != nil {
+		return err
+	}
+	// The connection is idle between notifications: TCP keepalive probes are what
+	// find a peer that went away without closing it (a partition, a failover), in
+	// about 30 s rather than the kernel's two hours. Until then the TTL bounds
+	// what the caches may miss.
+	d := &net.Dialer{Timeout: 10 * time.Second,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3}}
+	cfg.DialFunc = d.DialContext
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, err := pgx.Connect(cctx, pgURL)
+	conn, err := pgx.ConnectConfig(cctx, cfg)
 	cancel()
 	if err != nil {
 		return err
