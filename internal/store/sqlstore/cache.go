@@ -46,10 +46,14 @@ import (
 // token revoked elsewhere, which on PostgreSQL arrive from every replica — leave
 // it alone. The record is bounded: past maxTombs tags it is dropped and floor
 // raised, which refuses every read begun before (as evicting everything does).
+//
+// It also holds the cache's switch: off while notify.go cannot hear other
+// replicas' changes, when nothing is answered or stored.
 type evictions struct {
 	gen   uint64
 	floor uint64            // answers from reads begun before it are not stored
 	tombs map[string]uint64 // tag → gen of its last eviction
+	off   bool
 }
 
 const maxTombs = 4096
@@ -75,10 +79,27 @@ func (e *evictions) all() {
 	clear(e.tombs)
 }
 
-// stale reports whether an answer read from gen on, depending on tags, is older
-// than an eviction.
+// cacheSwitch is what reset does besides emptying a cache.
+type cacheSwitch int
+
+const (
+	keepSwitch cacheSwitch = iota // leave the cache on or off as it is
+	switchOff                     // answer and store nothing until switchOn
+	switchOn                      // store answers again, from reads begun after
+)
+
+// reset counts as an eviction of every tag and sets the switch.
+func (e *evictions) reset(sw cacheSwitch) {
+	e.all()
+	if sw != keepSwitch {
+		e.off = sw == switchOff
+	}
+}
+
+// stale reports whether an answer read from gen on, depending on tags, may not
+// be stored: it is older than an eviction, or the cache is off.
 func (e *evictions) stale(gen uint64, tags []string) bool {
-	if gen < e.floor {
+	if e.off || gen < e.floor {
 		return true
 	}
 	for _, t := range tags {
@@ -104,7 +125,6 @@ type ttlCache[K comparable, V any] struct {
 
 	mu    sync.RWMutex
 	ev    evictions
-	off   bool // suspended: nothing is answered or stored (see suspend)
 	byKey map[K]*cacheEntry[V]
 	byID  map[int64]K
 }
@@ -150,7 +170,7 @@ func (c *ttlCache[K, V]) get(k K) (V, uint64, bool) {
 	now := c.now()
 	c.mu.RLock()
 	e, ok := c.byKey[k]
-	gen, off := c.ev.gen, c.off
+	gen, off := c.ev.gen, c.ev.off
 	c.mu.RUnlock()
 	if ok && !off && now.Before(e.expires) {
 		return e.v, gen, true
@@ -168,7 +188,7 @@ func (c *ttlCache[K, V]) put(k K, gen uint64, v V) {
 	e := &cacheEntry[V]{v: v, expires: c.now().Add(c.ttl)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.off || c.ev.stale(gen, tags) {
+	if c.ev.stale(gen, tags) {
 		return
 	}
 	if old, ok := c.byKey[k]; ok {
@@ -246,29 +266,15 @@ func (c *ttlCache[K, V]) evictIf(match func(V) bool, tags ...string) {
 	}
 }
 
-// evictAll forgets everything: for changes whose rows cannot be told apart.
-func (c *ttlCache[K, V]) evictAll() {
-	c.setOff(false, false)
-}
-
-// suspend forgets everything and stores nothing until resume: while the
-// notifications of other replicas' changes cannot be received (notify.go).
-func (c *ttlCache[K, V]) suspend() { c.setOff(true, true) }
-
-// resume lets the cache store answers again, from reads that begin after it.
-func (c *ttlCache[K, V]) resume() { c.setOff(true, false) }
-
-// setOff empties the cache and, with set, switches it off or on.
-func (c *ttlCache[K, V]) setOff(set, off bool) {
+// reset forgets everything (for changes whose rows cannot be told apart) and
+// sets the switch (see Store.resetCaches).
+func (c *ttlCache[K, V]) reset(sw cacheSwitch) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ev.all()
-	if set {
-		c.off = off
-	}
+	c.ev.reset(sw)
 	clear(c.byKey)
 	clear(c.byID)
 }
@@ -288,32 +294,20 @@ func newTokenCache(ttl time.Duration, size int, now func() time.Time) *tokenCach
 	return newTTLCache[tokenKey](ttl, size, now, func(c cachedToken) int64 { return c.t.ID }, tokenTags)
 }
 
-// tokenTags are what a cached token depends on besides its row: what evictUser and
-// evictTokens name.
+// tokenTags are what a cached token depends on besides its row: the tags of
+// every filter that selects it (see evictTokens).
 func tokenTags(c cachedToken) []string {
 	t := c.t
-	return []string{"u:" + t.UserID, "app:" + strconv.FormatInt(t.ApplicationID, 10),
-		"grant:" + strconv.FormatInt(t.GrantID, 10), "family:" + t.FamilyID, "fp:" + t.Fingerprint}
+	return filterTags(store.TokenFilter{UserID: t.UserID, ApplicationID: t.ApplicationID,
+		GrantID: t.GrantID, FamilyID: t.FamilyID, Fingerprint: t.Fingerprint})
 }
 
-// cacheableKind reports whether tokens of kind may be answered from memory.
-func cacheableKind(k core.TokenKind) bool {
-	return k == core.TokenPersonal || k == core.TokenAccess || k == core.TokenSession
-}
-
-// evictUser forgets every token of the user (their row is part of each entry).
-func evictUser(c *tokenCache, id string) {
-	c.evictIf(func(e cachedToken) bool { return e.u.ID == id }, "u:"+id)
-}
-
-// evictTokens forgets the tokens f names by user, application, grant, family or
-// fingerprint (its other fields only narrow which of those a change touched, so
-// they are ignored: evicting more is safe). Answers read before it are refused
-// when they match any one of those fields.
-func evictTokens(c *tokenCache, f store.TokenFilter) {
+// filterTags tags each field f names: user, application, grant, family,
+// fingerprint.
+func filterTags(f store.TokenFilter) []string {
 	var tags []string
 	if f.UserID != "" {
-		tags = append(tags, "u:"+f.UserID)
+		tags = append(tags, userTag(f.UserID))
 	}
 	if f.ApplicationID != 0 {
 		tags = append(tags, "app:"+strconv.FormatInt(f.ApplicationID, 10))
@@ -327,8 +321,29 @@ func evictTokens(c *tokenCache, f store.TokenFilter) {
 	if f.Fingerprint != "" {
 		tags = append(tags, "fp:"+f.Fingerprint)
 	}
+	return tags
+}
+
+func userTag(id string) string { return "u:" + id }
+
+// cacheableKind reports whether tokens of kind may be answered from memory.
+func cacheableKind(k core.TokenKind) bool {
+	return k == core.TokenPersonal || k == core.TokenAccess || k == core.TokenSession
+}
+
+// evictUser forgets every token of the user (their row is part of each entry).
+func evictUser(c *tokenCache, id string) {
+	c.evictIf(func(e cachedToken) bool { return e.u.ID == id }, userTag(id))
+}
+
+// evictTokens forgets the tokens f names by user, application, grant, family or
+// fingerprint (its other fields only narrow which of those a change touched, so
+// they are ignored: evicting more is safe). Answers read before it are refused
+// when they match any one of those fields.
+func evictTokens(c *tokenCache, f store.TokenFilter) {
+	tags := filterTags(f)
 	if len(tags) == 0 {
-		c.evictAll() // a filter naming none of them selects every token
+		c.reset(keepSwitch) // a filter naming none of them selects every token
 		return
 	}
 	c.evictIf(func(e cachedToken) bool {

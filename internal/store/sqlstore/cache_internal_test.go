@@ -28,7 +28,7 @@ func TestCachePutAfterEviction(t *testing.T) {
 		{"its person", func(c *tokenCache) { evictUser(c, "u7") }, true},
 		{"its application", func(c *tokenCache) { evictTokens(c, store.TokenFilter{ApplicationID: 70}) }, true},
 		{"its grant and another person", func(c *tokenCache) { evictTokens(c, store.TokenFilter{UserID: "x", GrantID: 700}) }, true},
-		{"everything", func(c *tokenCache) { c.evictAll() }, true},
+		{"everything", func(c *tokenCache) { c.reset(keepSwitch) }, true},
 	}
 	tok := cachedToken{t: core.Token{ID: 7, Kind: core.TokenAccess, UserID: "u7", ApplicationID: 70, GrantID: 700},
 		u: core.User{ID: "u7"}}
@@ -114,12 +114,12 @@ func TestUsableCacheEvictions(t *testing.T) {
 	if cached("u6") {
 		t.Fatal("a read begun before the person's eviction was stored")
 	}
-	c.suspend()
+	c.reset(switchOff)
 	fill("u7")
 	if cached("u7") || cached("u3") {
 		t.Fatal("a suspended cache answered")
 	}
-	c.resume()
+	c.reset(switchOn)
 	fill("u7")
 	if !cached("u7") {
 		t.Fatal("not caching after resume")
@@ -161,7 +161,7 @@ func TestCacheOff(t *testing.T) {
 	if _, _, ok := c.get(cacheKey(1)); ok {
 		t.Fatal("a nil cache answered")
 	}
-	c.evictAll()
+	c.reset(keepSwitch)
 	evictUser(c, "u")
 	c.evictIDs(1)
 }

@@ -829,7 +829,7 @@ func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
 // update cannot be overwritten with an old value. A table that does not exist (yet)
 // holds no secrets and is skipped. If fn fails, nothing is written.
 func (s *Store) ReencryptSecrets(ctx context.Context, fn func(core.Sealed) (core.Sealed, error)) (int, error) {
-	defer s.evictAllCaches() // sealed values (TOTP secrets, provider tokens) are part of the entries
+	defer s.resetCaches(keepSwitch) // sealed values (TOTP secrets, provider tokens) are part of the entries
 	n := 0
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, c := range sealedColumns {

@@ -52,7 +52,7 @@ func startListener(pgURL string, s *Store, log *slog.Logger) *listener {
 	if log == nil {
 		log = slog.Default()
 	}
-	s.suspendCaches()
+	s.resetCaches(switchOff)
 	if u, err := url.Parse(pgURL); err == nil {
 		q := u.Query()
 		q.Set("application_name", listenerAppName)
@@ -81,7 +81,7 @@ func (l *listener) run(ctx context.Context, pgURL string, s *Store, log *slog.Lo
 		started := time.Now()
 		err := l.listen(ctx, pgURL, s)
 		l.up.Store(false)
-		s.suspendCaches()
+		s.resetCaches(switchOff)
 		if ctx.Err() != nil {
 			return
 		}
@@ -129,7 +129,7 @@ func (l *listener) listen(ctx context.Context, pgURL string, s *Store) error {
 		return err
 	}
 	l.pid.Store(int32(conn.PgConn().PID()))
-	s.resumeCaches()
+	s.resetCaches(switchOn)
 	l.up.Store(true)
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -163,23 +163,13 @@ func (s *Store) evictNotified(payload string) {
 			return
 		}
 	}
-	s.evictAllCaches()
+	s.resetCaches(keepSwitch)
 }
 
-func (s *Store) suspendCaches() {
-	s.tokens.suspend()
-	s.apps.suspend()
-	s.conns.suspend()
-}
-
-func (s *Store) resumeCaches() {
-	s.tokens.resume()
-	s.apps.resume()
-	s.conns.resume()
-}
-
-func (s *Store) evictAllCaches() {
-	s.tokens.evictAll()
-	s.apps.evictAll()
-	s.conns.evictAll()
+// resetCaches empties every cache and sets their switch: off while the store
+// cannot hear other replicas' changes, on again once it can.
+func (s *Store) resetCaches(sw cacheSwitch) {
+	s.tokens.reset(sw)
+	s.apps.reset(sw)
+	s.conns.reset(sw)
 }

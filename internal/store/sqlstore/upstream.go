@@ -642,36 +642,22 @@ func (s *Store) UsableConnections(ctx context.Context, userID string) ([]store.U
 		return conns, nil
 	}
 	return s.usable.do(ctx, userID, func(ctx context.Context) ([]store.UsableConnection, error) {
-		_, gen, _ := s.conns.get(userID)
+		gen := s.conns.generation() // the shared read begins now, maybe after the caller's get
 		conns, err := s.usableConnections(ctx, userID)
 		if err != nil || s.conns == nil {
 			return conns, err
 		}
-		orgs, err := s.memberOf(ctx, userID)
+		ms, err := s.ListMemberships(ctx, userID)
 		if err != nil {
 			return nil, fmt.Errorf("usable connections of %s: %w", userID, err)
+		}
+		orgs := make([]string, len(ms))
+		for i, m := range ms {
+			orgs[i] = m.OrgID
 		}
 		s.conns.put(userID, gen, conns, orgs)
 		return conns, nil
 	})
-}
-
-// memberOf lists the organizations the person belongs to.
-func (s *Store) memberOf(ctx context.Context, userID string) ([]string, error) {
-	rows, err := s.hotQuery(ctx, `SELECT org_id FROM memberships WHERE user_id = $1`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var orgs []string
-	for rows.Next() {
-		var o string
-		if err := rows.Scan(&o); err != nil {
-			return nil, err
-		}
-		orgs = append(orgs, o)
-	}
-	return orgs, rows.Err()
 }
 
 func (s *Store) usableConnections(ctx context.Context, userID string) ([]store.UsableConnection, error) {

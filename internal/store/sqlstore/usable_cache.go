@@ -30,8 +30,7 @@ type usableCache struct {
 	now func() time.Time
 
 	mu     sync.RWMutex
-	ev     evictions // tags: "u:" person, "o:" organization
-	off    bool      // suspended (see ttlCache.suspend)
+	ev     evictions // tags: userTag, orgTag
 	byUser map[string]*usableEntry
 	byOrg  map[string]map[string]struct{} // organization → the people whose entries list it
 	weight int                            // connections held
@@ -42,6 +41,8 @@ type usableEntry struct {
 	orgs    []string
 	expires time.Time
 }
+
+func orgTag(id string) string { return "o:" + id }
 
 func (e *usableEntry) weight() int { return max(1, len(e.conns)) }
 
@@ -71,12 +72,22 @@ func (c *usableCache) get(userID string) ([]store.UsableConnection, uint64, bool
 	now := c.now()
 	c.mu.RLock()
 	e, ok := c.byUser[userID]
-	gen, off := c.ev.gen, c.off
+	gen, off := c.ev.gen, c.ev.off
 	c.mu.RUnlock()
 	if ok && !off && now.Before(e.expires) {
 		return e.conns, gen, true
 	}
 	return nil, gen, false
+}
+
+// generation is what put needs of a read that begins now.
+func (c *usableCache) generation() uint64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.ev.gen
 }
 
 // put stores what the database answered, unless the person or one of their
@@ -86,9 +97,9 @@ func (c *usableCache) put(userID string, gen uint64, conns []store.UsableConnect
 		return
 	}
 	tags := make([]string, 0, 1+len(orgs))
-	tags = append(tags, "u:"+userID)
+	tags = append(tags, userTag(userID))
 	for _, o := range orgs {
-		tags = append(tags, "o:"+o)
+		tags = append(tags, orgTag(o))
 	}
 	e := &usableEntry{conns: conns, orgs: orgs, expires: c.now().Add(c.ttl)}
 	if e.weight() > c.max/8 {
@@ -96,7 +107,7 @@ func (c *usableCache) put(userID string, gen uint64, conns []store.UsableConnect
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.off || c.ev.stale(gen, tags) {
+	if c.ev.stale(gen, tags) {
 		return
 	}
 	c.drop(userID)
@@ -156,7 +167,7 @@ func (c *usableCache) evictUsers(ids ...string) {
 	}
 	tags := make([]string, len(ids))
 	for i, id := range ids {
-		tags[i] = "u:" + id
+		tags[i] = userTag(id)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -173,7 +184,7 @@ func (c *usableCache) evictOrgs(ids ...string) {
 	}
 	tags := make([]string, len(ids))
 	for i, id := range ids {
-		tags[i] = "o:" + id
+		tags[i] = orgTag(id)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -185,21 +196,14 @@ func (c *usableCache) evictOrgs(ids ...string) {
 	}
 }
 
-// evictAll, suspend and resume are ttlCache's.
-func (c *usableCache) evictAll() { c.setOff(false, false) }
-func (c *usableCache) suspend()  { c.setOff(true, true) }
-func (c *usableCache) resume()   { c.setOff(true, false) }
-
-func (c *usableCache) setOff(set, off bool) {
+// reset is ttlCache's.
+func (c *usableCache) reset(sw cacheSwitch) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ev.all()
-	if set {
-		c.off = off
-	}
+	c.ev.reset(sw)
 	clear(c.byUser)
 	clear(c.byOrg)
 	c.weight = 0
