@@ -6,7 +6,7 @@ import "github.com/vcsauth/vcsauth/internal/core"
 // whose a token is (GitLab's GET /user, OpenID Connect's userinfo). It needs
 // read_user, which read_api and api imply.
 func (e *Engine) UserInfo(p core.Principal) (core.User, error) {
-	if !p.Allows(core.ScopeReadUser) {
+	if !core.CanReadProfile(p) {
 		return core.User{}, core.ErrForbidden
 	}
 	return p.User, nil

@@ -28,6 +28,11 @@ func (p Principal) Allows(need string) bool { return ScopesAllow(p.Scopes, need)
 // ask here; a "false" on a read must become ErrNotFound, so a foreign tenant cannot
 // learn that an object exists.
 
+// CanReadProfile: a token allowed read_user (which read_api and api imply) sees
+// the private part of its person's profile (email, two-factor state); others
+// only who the token is. Every dialect's who-am-I call applies it.
+func CanReadProfile(p Principal) bool { return p.Allows(ScopeReadUser) }
+
 // CanSeeOrg: a member of any role, or a site admin.
 func CanSeeOrg(p Principal, role Role) bool { return p.User.SiteAdmin || role.Valid() }
 

@@ -14,7 +14,8 @@ import (
 // the check costs no more than authenticating.
 //
 // Scopes: any valid token may ask, whatever its scopes, as any Coder API key may
-// read its own user; the answer names only the token's own person.
+// read its own user; the answer names only the token's own person, and its email
+// only to a token allowed read_user (core.CanReadProfile), as in every dialect.
 //
 // The translation: the owner role is a site admin's (Coder's deployment-wide
 // administrator), no role otherwise (Coder lists no implicit member role either);
@@ -26,9 +27,12 @@ import (
 // person who may not sign in has no valid token to ask with.
 func (h *handlers) me(w http.ResponseWriter, _ *http.Request, p core.Principal) {
 	u := p.User
-	out := CurrentUser{ID: UserUUID(u.ID), Username: u.Username, Email: u.Email,
+	out := CurrentUser{ID: UserUUID(u.ID), Username: u.Username,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(), Status: "active", LoginType: "password",
 		OrganizationIDs: []string{}, Roles: []SlimRole{}}
+	if core.CanReadProfile(p) {
+		out.Email = u.Email
+	}
 	if u.PasswordHash == "" {
 		out.LoginType = "none"
 	}

@@ -97,3 +97,17 @@ func TestMe(t *testing.T) {
 		})
 	}
 }
+
+// The email is private: only a token allowed read_user sees it, as in every dialect.
+func TestMeEmailNeedsReadUser(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, envOpts{})
+	carol := v.App.CreateUser(t, identity.NewUser{Username: "carol", Password: "correct horse carol", Email: "carol@example.com"})
+	for scope, email := range map[string]string{core.ScopeReadUser: "carol@example.com", core.ScopeCredentials: ""} {
+		ex := v.do(t, v.token(t, core.Principal{User: carol}, scope), http.MethodGet, coder.PathMe, "")
+		want(t, scope, ex, http.StatusOK)
+		if u := decode[coder.CurrentUser](t, ex); u.Email != email {
+			t.Errorf("token with %s: email %q, want %q", scope, u.Email, email)
+		}
+	}
+}

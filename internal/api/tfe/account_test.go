@@ -49,6 +49,8 @@ func testAccountDetails(t *testing.T, v *env) {
 		{"site admin, token without admin", root, []string{core.ScopeReadAPI}, true, true, false, "root@example.com", "root"},
 		// Any valid token may read its own account: a workload's token too.
 		{"member, credentials only", v.member.User, []string{core.ScopeCredentials}, false, false, false, "", "member"},
+		// A token without read_user does not see the private profile (core.CanReadProfile).
+		{"site admin, credentials only", root, []string{core.ScopeCredentials}, false, true, false, "", "root"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, err := v.client(t, v.app.Token(t, tc.user.ID, "test", tc.scopes...)).Users.ReadCurrent(ctx)

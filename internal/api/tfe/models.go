@@ -210,9 +210,14 @@ func orgOf(o core.Organization) *orgModel {
 // account.
 func userOf(p core.Principal) userDocument {
 	u := p.User
+	var email *string
+	var tf twoFactor
+	if core.CanReadProfile(p) {
+		email, tf = nullable(u.Email), twoFactor{Enabled: u.HasTOTP(), Verified: u.HasTOTP()}
+	}
 	return userDocument{Data: userResource{Type: typeUsers, ID: u.ID, Attributes: userAttributes{
-		Username: u.Username, Email: nullable(u.Email),
-		TwoFactor:   twoFactor{Enabled: u.HasTOTP(), Verified: u.HasTOTP()},
+		Username: u.Username, Email: email,
+		TwoFactor:   tf,
 		IsSiteAdmin: u.SiteAdmin, IsAdmin: u.SiteAdmin,
 		Permissions: userPermissions{CanCreateOrganizations: core.CanAdminSite(p),
 			CanManageUserTokens: true, CanView2FaSettings: true},
